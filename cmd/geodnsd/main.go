@@ -1,0 +1,252 @@
+// Command geodnsd is the GeoDNS failover nameserver. This file is wiring
+// only: flags, configuration, building the components, signals and the
+// ordered shutdown.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/geodnsd/geodnsd/config"
+	"github.com/geodnsd/geodnsd/deploy"
+	"github.com/geodnsd/geodnsd/dnsserver"
+	"github.com/geodnsd/geodnsd/web"
+	"github.com/geodnsd/geodnsd/zones"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK     = 0
+	exitFail   = 1 // runtime failure (cannot bind, ...)
+	exitConfig = 2 // bad flags, configuration or zone data
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// run is geodnsd's main; hup delivers reload requests (nil: SIGHUP).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan struct{}) int {
+	fl := flag.NewFlagSet("geodnsd", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	configPath := fl.String("config", "/etc/geodnsd/geodnsd.toml", "configuration `file`")
+	demo := fl.Bool("demo", false, "run the embedded demo configuration (example.com on 127.0.0.1:5353)")
+	check := fl.Bool("check-config", false, "validate the configuration and every zone, then exit (0 ok, 2 errors)")
+	if err := fl.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "geodnsd: unexpected argument %q\n", fl.Arg(0))
+		return exitConfig
+	}
+
+	cfg, zfs, err := loadConfig(*configPath, *demo)
+	if err != nil {
+		fmt.Fprintf(stderr, "geodnsd: %v\n", err)
+		return exitConfig
+	}
+	log := newLogger(stderr, cfg.Log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store := zones.NewStore(zones.StoreOptions{FS: zfs.fsys, Dir: zfs.dir, Logger: log, Registry: reg})
+	zerr := store.Load()
+	if *check {
+		if zerr != nil {
+			fmt.Fprintf(stderr, "%v\n", zerr)
+			return exitConfig
+		}
+		snap := store.Snapshot()
+		for _, z := range snap.Zones() {
+			fmt.Fprintf(stdout, "zone %s serial %d ok (%s)\n", z.Origin(), z.SOA().Serial, z.File())
+		}
+		fmt.Fprintf(stdout, "config %s ok: %d zones\n", cfg.File, len(snap.Zones()))
+		return exitOK
+	}
+	if zerr != nil {
+		// Serve what loaded; readiness says what did not.
+		log.Error("zones not all loaded", "err", zerr)
+	}
+
+	srv, err := dnsserver.New(dnsserver.Options{
+		Listen:            listenAddrs(cfg.DNS.Listen),
+		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
+		UDPSize:           cfg.DNS.UDPSize,
+		TCPIdleTimeout:    cfg.DNS.TCPIdleTimeout.Duration,
+		TCPMaxConnections: cfg.DNS.TCPMaxConnections,
+		NSID:              cfg.DNS.NSID,
+		Identity:          cfg.Node.ID,
+		VersionBind:       cfg.DNS.VersionBind,
+		Source:            store,
+		Logger:            log,
+		Registry:          reg,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "geodnsd: %v\n", err)
+		return exitConfig
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("dns listen failed", "err", err)
+		return exitFail
+	}
+
+	var shuttingDown atomic.Bool
+	ready := func() error {
+		if shuttingDown.Load() {
+			return errors.New("shutting down")
+		}
+		if !store.Ready() {
+			return errors.New("not every zone has loaded")
+		}
+		return nil
+	}
+	var hsrv *web.Server
+	if cfg.HTTP.Listen.IsValid() {
+		hsrv, err = web.Listen(cfg.HTTP.Listen.String(), web.Options{Registry: reg, Ready: ready, Logger: log})
+		if err != nil {
+			log.Error("http listen failed", "err", err)
+			shutdownDNS(srv, log)
+			return exitFail
+		}
+	}
+	log.Info("geodnsd started", "node", cfg.Node.ID, "dns", cfg.DNS.Listen, "http", cfg.HTTP.Listen, "zones", len(store.Snapshot().Zones()))
+
+	if hup == nil {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		defer signal.Stop(c)
+		relay := make(chan struct{}, 1)
+		go func() {
+			for {
+				select {
+				case <-c:
+					select {
+					case relay <- struct{}{}:
+					default:
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		hup = relay
+	}
+	var tick <-chan time.Time
+	if d := cfg.Zones.ReloadInterval.Duration; d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		tick = t.C
+	}
+	for loop := true; loop; {
+		select {
+		case <-ctx.Done():
+			loop = false
+		case <-hup:
+			log.Info("reloading zones", "cause", "SIGHUP")
+			if err := store.Load(); err != nil {
+				log.Error("zone reload kept the last good version of some zones", "err", err)
+			}
+		case <-tick:
+			if err := store.Load(); err != nil {
+				log.Debug("zone reload kept the last good version of some zones", "err", err)
+			}
+		}
+	}
+
+	// Ordered shutdown: not ready → stop DNS (finish in-flight) → stop HTTP.
+	log.Info("shutting down")
+	shuttingDown.Store(true)
+	code := exitOK
+	if err := shutdownDNS(srv, log); err != nil {
+		code = exitFail
+	}
+	if hsrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := hsrv.Shutdown(sctx); err != nil {
+			log.Error("http shutdown", "err", err)
+			code = exitFail
+		}
+		cancel()
+	}
+	log.Info("stopped")
+	return code
+}
+
+func shutdownDNS(srv *dnsserver.Server, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		log.Error("dns shutdown", "err", err)
+	}
+	return err
+}
+
+// zoneFS says where zone files are read from.
+type zoneFS struct {
+	fsys fs.FS
+	dir  string
+}
+
+// loadConfig reads the configuration file, or the embedded demo.
+func loadConfig(file string, demo bool) (*config.Config, zoneFS, error) {
+	if demo {
+		ex := deploy.Examples()
+		src, err := fs.ReadFile(ex, deploy.DemoConfig)
+		if err != nil {
+			return nil, zoneFS{}, err
+		}
+		cfg, err := config.Parse(src, deploy.DemoConfig)
+		if err != nil {
+			return nil, zoneFS{}, err
+		}
+		return cfg, zoneFS{fsys: ex, dir: path.Clean(cfg.Zones.Dir)}, nil
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		return nil, zoneFS{}, err
+	}
+	dir, err := filepath.Abs(cfg.Zones.Dir)
+	if err != nil {
+		return nil, zoneFS{}, fmt.Errorf("zones.dir: %w", err)
+	}
+	// Zone errors then name the file by its full path (without the leading "/").
+	return cfg, zoneFS{fsys: os.DirFS("/"), dir: strings.TrimPrefix(dir, "/")}, nil
+}
+
+func listenAddrs(l []config.AddrPort) []netip.AddrPort {
+	out := make([]netip.AddrPort, len(l))
+	for i, a := range l {
+		out[i] = a.AddrPort
+	}
+	return out
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}

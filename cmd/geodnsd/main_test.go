@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const testZone = `$ORIGIN example.com.
+$TTL 300
+@    3600 IN SOA ns1 hostmaster 1 3600 600 1209600 30
+@    3600 IN NS  ns1
+ns1       IN A   192.0.2.53
+www    30 IN A   192.0.2.%d
+`
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+}
+
+type node struct {
+	dir, dnsAddr, httpAddr string
+	hup                    chan struct{}
+	stdout, stderr         *syncBuffer
+	done                   chan int
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func writeConfig(t *testing.T, dir string, dnsPort, httpPort int) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`[node]
+id = "ns-test"
+[dns]
+listen = ["127.0.0.1:%d"]
+sockets_per_address = 2
+[zones]
+dir = "zones"
+[http]
+listen = "127.0.0.1:%d"
+`, dnsPort, httpPort)
+	p := filepath.Join(dir, "geodnsd.toml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeZone(t *testing.T, dir, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs geodnsd in-process and waits until it answers over DNS.
+func start(t *testing.T) *node {
+	t.Helper()
+	n := &node{dir: t.TempDir(), hup: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	dnsPort, httpPort := freePort(t, "udp"), freePort(t, "tcp")
+	n.dnsAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
+	n.httpAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	writeZone(t, n.dir, fmt.Sprintf(testZone, 1))
+	cfg := writeConfig(t, n.dir, dnsPort, httpPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { n.done <- run(ctx, []string{"-config", cfg}, n.stdout, n.stderr, n.hup) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-n.done:
+			if code != 0 {
+				t.Errorf("geodnsd exited %d\n%s", code, n.stderr)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("geodnsd did not stop within 10s")
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := n.query(t, "example.com.", dns.TypeSOA, "udp"); err == nil {
+			return n
+		}
+		select {
+		case code := <-n.done:
+			t.Fatalf("geodnsd exited %d before answering\n%s", code, n.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("geodnsd did not answer within 10s\n%s", n.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+func (n *node) query(t *testing.T, name string, qtype uint16, network string) (*dns.Msg, error) {
+	t.Helper()
+	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = false
+	r, _, err := c.Exchange(m, n.dnsAddr)
+	return r, err
+}
+
+func (n *node) wwwAddr(t *testing.T) string {
+	t.Helper()
+	r, err := n.query(t, "www.example.com.", dns.TypeA, "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 {
+		t.Fatalf("www.example.com A: %v", r)
+	}
+	a, ok := r.Answer[0].(*dns.A)
+	if !ok || a.Hdr.Ttl != 30 {
+		t.Fatalf("www.example.com A answer %v", r.Answer[0])
+	}
+	return a.A.String()
+}
+
+func (n *node) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + n.httpAddr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// reload sends a SIGHUP-equivalent and waits until the loop has taken it and
+// finished (the next send blocks until the loop is back in its select).
+func (n *node) reload(t *testing.T) {
+	t.Helper()
+	for range 2 {
+		select {
+		case n.hup <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("reload not taken within 10s")
+		}
+	}
+}
+
+func TestServeAndReload(t *testing.T) {
+	n := start(t)
+	for _, network := range []string{"udp", "tcp"} {
+		r, err := n.query(t, "WWW.Example.com.", dns.TypeA, network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Question[0].Name != "WWW.Example.com." || len(r.Answer) != 1 || r.Answer[0].String() != "WWW.Example.com.\t30\tIN\tA\t192.0.2.1" {
+			t.Errorf("%s: answer %v", network, r)
+		}
+	}
+	if code, body := n.get(t, "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+
+	// A good change is picked up on reload.
+	writeZone(t, n.dir, fmt.Sprintf(strings.Replace(testZone, "SOA ns1 hostmaster 1", "SOA ns1 hostmaster 2", 1), 2))
+	n.reload(t)
+	if got := n.wwwAddr(t); got != "192.0.2.2" {
+		t.Errorf("after reload www = %s, want 192.0.2.2", got)
+	}
+
+	// A broken change keeps the last good zone, and says where it is broken.
+	writeZone(t, n.dir, fmt.Sprintf(testZone, 3)+"bad IN CNAME www\nbad IN A 192.0.2.9\n")
+	n.reload(t)
+	if got := n.wwwAddr(t); got != "192.0.2.2" {
+		t.Errorf("after a bad reload www = %s, want the last good 192.0.2.2", got)
+	}
+	if !strings.Contains(n.stderr.String(), "example.com.zone:7") {
+		t.Errorf("log does not name the bad line example.com.zone:7:\n%s", n.stderr)
+	}
+	if _, body := n.get(t, "/metrics"); !strings.Contains(body, "geodnsd_dns_queries_total") || !strings.Contains(body, "geodnsd_zones_reloads_total") {
+		t.Errorf("metrics lack query or reload counters")
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, 5353, 8053)
+	writeZone(t, dir, fmt.Sprintf(testZone, 1))
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-check-config", "-config", cfg}, &out, &errb, nil); code != 0 {
+		t.Fatalf("check-config of a good config = %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "zone example.com. serial 1 ok") {
+		t.Errorf("check-config output %q", out.String())
+	}
+
+	writeZone(t, dir, fmt.Sprintf(testZone, 1)+"www IN CNAME ns1\n")
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"-check-config", "-config", cfg}, &out, &errb, nil); code != 2 {
+		t.Errorf("check-config of a bad zone = %d, want 2", code)
+	}
+	if !strings.Contains(errb.String(), "example.com.zone:7") {
+		t.Errorf("bad zone error does not say where: %q", errb.String())
+	}
+
+	os.WriteFile(cfg, []byte("[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nudp_size = \"big\"\n"), 0o644)
+	errb.Reset()
+	if code := run(context.Background(), []string{"-check-config", "-config", cfg}, &out, &errb, nil); code != 2 {
+		t.Errorf("check-config of a bad config = %d, want 2", code)
+	}
+	if !strings.Contains(errb.String(), "geodnsd.toml:5") {
+		t.Errorf("bad config error does not say where: %q", errb.String())
+	}
+}
+
+func TestDemoConfigChecks(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"-demo", "-check-config"}, &out, &errb, nil); code != 0 {
+		t.Fatalf("demo check-config = %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "zone example.com.") {
+		t.Errorf("demo zones: %q", out.String())
+	}
+}

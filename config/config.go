@@ -1,0 +1,258 @@
+// Package config is geodnsd's TOML configuration: the schema, its defaults,
+// and validation whose every error says where (file:line and key path).
+// It imports no other package of the project.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a whole geodnsd configuration. Load and Parse return it with
+// defaults applied and validated; treat it as read-only afterwards.
+type Config struct {
+	Node  Node  `toml:"node"`
+	DNS   DNS   `toml:"dns"`
+	Zones Zones `toml:"zones"`
+	HTTP  HTTP  `toml:"http"`
+	Log   Log   `toml:"log"`
+
+	// Defaults for every check; each check may override them.
+	Checks CheckDefaults `toml:"checks"`
+	// Sites by name: endpoints, health checks and the sync check.
+	Sites map[string]*Site `toml:"sites"`
+
+	// File is the path the configuration was read from ("" when parsed from memory).
+	File string `toml:"-"`
+}
+
+// Node identifies this geodnsd process.
+type Node struct {
+	// ID names the node (ns1); it is also the default NSID and the CHAOS id.server answer.
+	ID string `toml:"id"`
+}
+
+// DNS configures the nameserver's sockets and protocol behaviour.
+type DNS struct {
+	// Listen addresses; each gets UDP and TCP sockets.
+	Listen []AddrPort `toml:"listen"`
+	// SocketsPerAddress is the number of SO_REUSEPORT UDP sockets per address
+	// (0: one per core).
+	SocketsPerAddress int `toml:"sockets_per_address"`
+	// UDPSize is the EDNS(0) payload size we advertise and answer within (default 1232).
+	UDPSize int `toml:"udp_size"`
+	// NSID sent to clients that ask (RFC 5001); default: node.id. "-" turns it off.
+	NSID string `toml:"nsid"`
+	// VersionBind is the answer to CHAOS TXT version.bind/version.server; empty: REFUSED.
+	VersionBind string `toml:"version_bind"`
+	// TCPIdleTimeout closes a TCP connection with no query for this long (default 10s).
+	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
+	// TCPMaxConnections bounds concurrent TCP connections (default 1000).
+	TCPMaxConnections int `toml:"tcp_max_connections"`
+}
+
+// Zones configures where zone files are read from.
+type Zones struct {
+	// Dir holds one RFC 1035 zone file per zone (*.zone); relative to the config file.
+	Dir string `toml:"dir"`
+	// ReloadInterval checks the directory for changes this often; 0: only on SIGHUP.
+	ReloadInterval Duration `toml:"reload_interval"`
+}
+
+// HTTP configures the HTTP side: /metrics, /healthz, /readyz.
+type HTTP struct {
+	Listen AddrPort `toml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level LogLevel `toml:"level"`
+	// Format is "text" or "json".
+	Format string `toml:"format"`
+}
+
+// Error is one configuration problem and where it is.
+type Error struct {
+	File string // config file, "" when parsed from memory
+	Line int    // 1-based, 0 when unknown
+	Key  string // key path, e.g. "dns.listen[1]"
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+	} else {
+		b.WriteString("config")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one configuration, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap lets errors.As find each *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Load reads, decodes and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(src, path)
+}
+
+// Parse decodes and validates configuration text; file is used in errors and
+// to resolve relative paths ("" for text that has no file).
+func Parse(src []byte, file string) (*Config, error) {
+	c := Default()
+	c.File = file
+	v := &validator{file: file, pos: scanPositions(src)}
+	md, err := toml.Decode(string(src), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, Errors{{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: strings.TrimPrefix(pe.Message, "toml: ")}}
+		}
+		return nil, Errors{{File: file, Msg: err.Error()}}
+	}
+	for _, k := range md.Undecoded() {
+		path := k.String()
+		v.errorf(path, "unknown key %q", k[len(k)-1])
+	}
+	if len(v.errs) == 0 {
+		c.finish(v)
+	}
+	if len(v.errs) > 0 {
+		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
+		return nil, v.errs
+	}
+	return c, nil
+}
+
+// Default is the configuration before any file is read.
+func Default() *Config {
+	return &Config{
+		DNS: DNS{
+			UDPSize:           1232,
+			TCPIdleTimeout:    Duration{10 * time.Second},
+			TCPMaxConnections: 1000,
+		},
+		Zones: Zones{Dir: "zones"},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// validator collects positioned errors.
+type validator struct {
+	file string
+	pos  *positions
+	errs Errors
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.pos.line(path), Key: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// finish applies defaults that depend on other fields and validates across fields.
+func (c *Config) finish(v *validator) {
+	if c.Node.ID == "" {
+		v.errorf("node.id", "missing: every node needs an id (ns1, ns2, ...)")
+	} else if !isLabel(c.Node.ID) {
+		v.errorf("node.id", "%q is not a plain name: use letters, digits, '-' and '_'", c.Node.ID)
+	}
+	if len(c.DNS.Listen) == 0 {
+		v.errorf("dns.listen", "missing: give at least one address, e.g. [\"127.0.0.1:5353\"]")
+	}
+	seen := map[string]int{}
+	for i, a := range c.DNS.Listen {
+		key := fmt.Sprintf("dns.listen[%d]", i)
+		if j, dup := seen[a.String()]; dup {
+			v.errorf(key, "%s is listed twice (also at dns.listen[%d])", a, j)
+		}
+		seen[a.String()] = i
+	}
+	if c.DNS.SocketsPerAddress < 0 || c.DNS.SocketsPerAddress > 256 {
+		v.errorf("dns.sockets_per_address", "%d is out of range 0..256", c.DNS.SocketsPerAddress)
+	}
+	if c.DNS.SocketsPerAddress == 0 {
+		c.DNS.SocketsPerAddress = runtime.NumCPU()
+	}
+	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 65535 {
+		v.errorf("dns.udp_size", "%d is out of range 512..65535", c.DNS.UDPSize)
+	}
+	if c.DNS.TCPIdleTimeout.Duration < 100*time.Millisecond {
+		v.errorf("dns.tcp_idle_timeout", "%s is too short (minimum 100ms)", c.DNS.TCPIdleTimeout.Duration)
+	}
+	if c.DNS.TCPMaxConnections < 1 {
+		v.errorf("dns.tcp_max_connections", "%d: must be at least 1", c.DNS.TCPMaxConnections)
+	}
+	switch {
+	case c.DNS.NSID == "-":
+		c.DNS.NSID = ""
+	case c.DNS.NSID == "":
+		c.DNS.NSID = c.Node.ID
+	case len(c.DNS.NSID) > 255:
+		v.errorf("dns.nsid", "longer than 255 bytes")
+	}
+	if len(c.DNS.VersionBind) > 255 {
+		v.errorf("dns.version_bind", "longer than 255 bytes")
+	}
+	if c.Zones.Dir == "" {
+		v.errorf("zones.dir", "empty")
+	} else if !filepath.IsAbs(c.Zones.Dir) && c.File != "" {
+		c.Zones.Dir = filepath.Join(filepath.Dir(c.File), c.Zones.Dir)
+	}
+	if d := c.Zones.ReloadInterval.Duration; d != 0 && d < time.Second {
+		v.errorf("zones.reload_interval", "%s is too short (minimum 1s, or 0 for SIGHUP only)", d)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		v.errorf("log.format", "%q: want text or json", c.Log.Format)
+	}
+	c.finishHealth(v)
+}
+
+func isLabel(s string) bool {
+	if len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
