@@ -1,0 +1,38 @@
+// Package zones owns the static zone data of the nameserver: it loads RFC 1035
+// zone files with named-checkzone grade checks, freezes them into immutable
+// snapshots, answers questions against a snapshot (question in, sections out,
+// no I/O), and keeps the current snapshot of a directory of zone files fresh.
+//
+// The socket side (message envelope, EDNS, truncation, packing, caching of
+// packed replies) lives in package dnsserver; it calls [Snapshot.Lookup] on a
+// cache miss and builds the reply from the returned [Result].
+//
+// # Loading
+//
+// [Parse] reads one zone. $INCLUDE and $GENERATE are refused (NSD supports
+// neither), $ORIGIN and $TTL work as in RFC 1035/2308: a record without a TTL
+// takes the last $TTL, else the TTL of the previous record (the ZoneParser's
+// rule, as BIND); the first record of a file without $TTL must carry a TTL.
+// Owner names are canonicalised to lower case at load; names inside RDATA keep
+// the zone file's spelling. Identical records are merged silently. An RRset
+// whose records carry different TTLs is normalised to the TTL of its first
+// record (as BIND does) and a warning is kept in [Zone.Warnings]. Every other
+// problem is a load error of the form "file:line: message"; several are
+// reported at once (joined with errors.Join), up to a cap.
+//
+// # Answering
+//
+// [Snapshot.Lookup] answers as NSD and Knot do (RFC 1034, 2181, 2308, 4592,
+// 6604, 8482), with minimal responses: positive answers carry no authority
+// section. See [Snapshot.Lookup] for the rules and the judgement calls.
+//
+// The RRs in a [Result] are shared with the snapshot and must never be
+// modified; RRs whose owner is rewritten (the qname as asked, wildcard
+// synthesis) are copies.
+//
+// # Store
+//
+// [Store] loads every "*.zone" file of one directory of an fs.FS (dot files,
+// editor backups and other names are ignored), keeps the last good zone of a
+// file whose new version is bad, and swaps a new [Snapshot] atomically.
+package zones

@@ -1,0 +1,268 @@
+package zones
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Lookup answers one question against the snapshot. It is pure and safe
+// for concurrent use; the returned RRs are shared with the snapshot (copies
+// where the owner is rewritten) and must not be modified.
+//
+// The rules, as NSD and Knot answer:
+//
+//   - qclass IN is answered; qclass ANY is answered like IN but with AA off
+//     and no SOA in negative answers (as NSD does); any other class is
+//     REFUSED with AA off (CHAOS is the server's business).
+//   - The closest enclosing zone answers; no zone gives REFUSED, AA off,
+//     empty sections. A DS question for the apex of a zone whose parent is
+//     also loaded is answered by the parent (RFC 4035 §3.1.4.1); without the
+//     parent it is NODATA from the zone itself.
+//   - At or below a delegation (an NS RRset below the apex) the answer is a
+//     referral: NOERROR, AA off, the NS RRset in authority and the glue in
+//     additional; DS at the delegation point is answered by the parent side
+//     with AA on. A CNAME chain that runs into a delegation keeps AA (NSD).
+//   - NXDOMAIN and NODATA carry the zone's SOA in authority with TTL
+//     min(SOA TTL, MINIMUM) (RFC 2308); empty non-terminals are NODATA.
+//   - CNAMEs are followed within the zone, at most maxChain links, stopping
+//     at a loop; the last link decides the rcode (RFC 6604). A target
+//     outside the zone ends the answer with NOERROR. Only the first record
+//     of a CNAME RRset counts (there is only one: more is a load error).
+//   - Wildcards follow RFC 4592: "*.<closest encloser>" is used only when
+//     the name does not exist; existing names and empty non-terminals block
+//     it. The synthesized owner is the name asked.
+//   - ANY gets one RRset (RFC 8482 §4.1), chosen like NSD: A, AAAA, SOA, MX,
+//     PTR first, then any other type, then DNSKEY, RRSIG, NSEC; the lowest
+//     type number within a tier. A CNAME name therefore answers its CNAME.
+//   - Positive answers carry no authority section (minimal responses). The
+//     additional section holds the A then the AAAA RRsets of in-zone targets
+//     of the MX, SRV and NS records answered (all A RRsets first, as NSD
+//     orders them); glue (data at or below a delegation) only for NS.
+//     Targets that do not exist but match a wildcard get synthesized
+//     addresses, as NSD does.
+//   - RRs owned by the question name carry qname exactly as passed, so the
+//     server's name compression points them at the question. Other owners
+//     are the zone's canonical lower-case names.
+//
+// do (the DNSSEC OK bit) is accepted for a later DNSSEC step and ignored.
+func (s *Snapshot) Lookup(qname string, qtype, qclass uint16, do bool) Result {
+	if qclass != dns.ClassINET && qclass != dns.ClassANY {
+		return Result{Rcode: dns.RcodeRefused}
+	}
+	if !dns.IsFqdn(qname) {
+		qname += "."
+	}
+	lname := strings.ToLower(qname)
+	z := s.zoneFor(lname, qtype)
+	if z == nil {
+		return Result{Rcode: dns.RcodeRefused}
+	}
+	res := Result{Zone: z.origin}
+	z.answer(&res, qname, lname, qtype, qclass == dns.ClassANY)
+	return res
+}
+
+// zoneFor returns the closest enclosing zone of name, or for DS at a zone
+// apex the closest zone above it when there is one.
+func (s *Snapshot) zoneFor(name string, qtype uint16) *Zone {
+	var found *Zone
+	for n := name; ; {
+		if z, ok := s.zones[n]; ok {
+			if found != nil || qtype != dns.TypeDS || n != name {
+				return z
+			}
+			found = z
+		}
+		if n == "." {
+			return found
+		}
+		i, end := dns.NextLabel(n, 0)
+		if end {
+			n = "."
+		} else {
+			n = n[i:]
+		}
+	}
+}
+
+// closest returns the node of name if it exists (exact), else the node of
+// its closest encloser. name must be at or below the apex.
+func (z *Zone) closest(name string) (*node, bool) {
+	if n, ok := z.nodes[name]; ok {
+		return n, true
+	}
+	for s := name; ; {
+		i, end := dns.NextLabel(s, 0)
+		if end {
+			return z.apex, false
+		}
+		s = s[i:]
+		if n, ok := z.nodes[s]; ok {
+			return n, false
+		}
+	}
+}
+
+// answer fills res for a question that z is responsible for. qname is the
+// name as asked, lname its canonical form.
+func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass bool) {
+	res.Authoritative = !anyClass
+	name, owner := lname, qname
+	var chain [maxChain]string
+	links := 0
+	for {
+		n, exact := z.closest(name)
+		if cut := n.cut; cut != nil && (!exact || n != cut || qtype != dns.TypeDS) {
+			if links == 0 {
+				res.Authoritative = false
+			}
+			ns := cut.get(dns.TypeNS)
+			res.Ns = ns
+			z.additional(res, ns, true)
+			return
+		}
+		src := n
+		if !exact {
+			if n.wild == nil {
+				res.Rcode = dns.RcodeNameError
+				z.negative(res, anyClass)
+				return
+			}
+			src = n.wild
+		}
+		rewrite := !exact || owner != name
+		switch {
+		case qtype == dns.TypeANY:
+			rs := src.anyRRset()
+			if rs == nil {
+				z.negative(res, anyClass)
+				return
+			}
+			res.Answer = appendOwned(res.Answer, rs, owner, rewrite)
+			z.additional(res, rs, false)
+			return
+		case qtype == dns.TypeDS && exact && n == z.apex:
+			// DS belongs to the parent, which we do not serve (NSD).
+			z.negative(res, anyClass)
+			return
+		}
+		if rs := src.get(qtype); rs != nil {
+			res.Answer = appendOwned(res.Answer, rs, owner, rewrite)
+			z.additional(res, rs, false)
+			return
+		}
+		cn := src.get(dns.TypeCNAME)
+		if cn == nil {
+			z.negative(res, anyClass)
+			return
+		}
+		res.Answer = appendOwned(res.Answer, cn, owner, rewrite)
+		chain[links] = name
+		links++
+		target := strings.ToLower(cn[0].(*dns.CNAME).Target)
+		if links >= maxChain || !dns.IsSubDomain(z.origin, target) || slices.Contains(chain[:links], target) {
+			return
+		}
+		name, owner = target, target
+	}
+}
+
+// negative puts the negative-caching SOA in authority.
+func (z *Zone) negative(res *Result, anyClass bool) {
+	if !anyClass {
+		res.Ns = z.negSOA
+	}
+}
+
+// appendOwned appends rrs to dst, as copies owned by owner when rewrite.
+func appendOwned(dst, rrs []dns.RR, owner string, rewrite bool) []dns.RR {
+	if !rewrite {
+		if dst == nil {
+			return rrs // shared and clipped: an append by the caller copies
+		}
+		return append(dst, rrs...)
+	}
+	if dst == nil {
+		dst = make([]dns.RR, 0, len(rrs))
+	}
+	for _, rr := range rrs {
+		c := dns.Copy(rr)
+		c.Header().Name = owner
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// anyRRset picks the one RRset of an ANY answer (RFC 8482 §4.1) as NSD
+// does: a preferred type, else a normal one, else a large DNSSEC one.
+func (n *node) anyRRset() []dns.RR {
+	var normal, other []dns.RR
+	for _, s := range n.rrsets { // sorted by type: the first of a tier wins
+		switch s.typ {
+		case dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeMX, dns.TypePTR:
+			return s.rrs
+		case dns.TypeDNSKEY, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			if other == nil {
+				other = s.rrs
+			}
+		default:
+			if normal == nil {
+				normal = s.rrs
+			}
+		}
+	}
+	if normal != nil {
+		return normal
+	}
+	return other
+}
+
+// additional adds the A and AAAA RRsets of the in-zone targets of the NS,
+// MX and SRV records in rrs. glue allows data at or below a delegation.
+func (z *Zone) additional(res *Result, rrs []dns.RR, glue bool) {
+	var as, aaaas []dns.RR
+	var seen []string
+	for _, rr := range rrs {
+		var target string
+		switch v := rr.(type) {
+		case *dns.NS:
+			target = v.Ns
+		case *dns.MX:
+			target = v.Mx
+		case *dns.SRV:
+			target = v.Target
+		default:
+			return // an RRset has one type
+		}
+		target = strings.ToLower(target)
+		if !dns.IsSubDomain(z.origin, target) || slices.Contains(seen, target) {
+			continue
+		}
+		seen = append(seen, target)
+		n, exact := z.closest(target)
+		if !glue && n.cut != nil {
+			continue
+		}
+		if !exact {
+			if n.wild == nil {
+				continue
+			}
+			n = n.wild
+		}
+		if a := n.get(dns.TypeA); a != nil {
+			as = appendOwned(as, a, target, !exact)
+		}
+		if a := n.get(dns.TypeAAAA); a != nil {
+			aaaas = appendOwned(aaaas, a, target, !exact)
+		}
+	}
+	if len(as)+len(aaaas) == 0 {
+		return
+	}
+	extra := make([]dns.RR, 0, len(res.Extra)+len(as)+len(aaaas))
+	extra = append(extra, res.Extra...)
+	extra = append(extra, as...)
+	res.Extra = append(extra, aaaas...)
+}
