@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,10 +149,16 @@ func Parse(src []byte, file string) (*Config, error) {
 		if errors.As(err, &pe) {
 			return nil, Errors{{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: strings.TrimPrefix(pe.Message, "toml: ")}}
 		}
-		return nil, Errors{{File: file, Msg: err.Error()}}
+		// Type mismatches come as "toml: line N (last key "k"): message".
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, Errors{{File: file, Line: line, Key: m[2], Msg: m[3]}}
+		}
+		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
+	used := map[string]bool{}
 	for _, k := range md.Undecoded() {
-		path := k.String()
+		path := indexedPath(v.pos, used, k.String())
 		v.errorf(path, "unknown key %q", k[len(k)-1])
 	}
 	if len(v.errs) == 0 {
@@ -162,6 +170,8 @@ func Parse(src []byte, file string) (*Config, error) {
 	}
 	return c, nil
 }
+
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 // Default is the configuration before any file is read.
 func Default() *Config {

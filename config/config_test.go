@@ -57,6 +57,8 @@ func TestParseErrorsArePositioned(t *testing.T) {
 			[]string{"f.toml: node.id: missing"}},
 		{"duplicate listen and bad size", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\", \"127.0.0.1:53\"]\nudp_size = 100\n",
 			[]string{"f.toml:4: dns.listen[1]: 127.0.0.1:53 is listed twice", "f.toml:5: dns.udp_size: 100 is out of range"}},
+		{"wrong type", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nudp_size = \"big\"\n",
+			[]string{"f.toml:5: dns.udp_size: incompatible types"}},
 		{"syntax", "[node]\nid = \"ns1\n", []string{"f.toml:2:"}},
 		{"bad log level", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\n[log]\nlevel = \"loud\"\n",
 			[]string{"f.toml:6:", "bad log level"}},

@@ -7,9 +7,10 @@ import (
 )
 
 // layers is DESIGN.md §3's import order, highest first: a package may import
-// only packages listed after it. dnsserver is the socket side split out of zones.
+// only packages listed after it. dnsserver is the socket side split out of
+// zones; e2e holds the tests that drive whole processes.
 var layers = []string{
-	"cmd/geodnsd", "cmd/failoverctl", "web", "web/api", "cluster", "dnsserver", "zones",
+	"e2e", "cmd/geodnsd", "cmd/failoverctl", "web", "web/api", "cluster", "dnsserver", "zones",
 	"health", "geo", "failover", "config", "deploy",
 }
 

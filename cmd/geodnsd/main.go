@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	store := zones.NewStore(zones.StoreOptions{FS: zfs.fsys, Dir: zfs.dir, Logger: log, Registry: reg})
+	store := zones.NewStore(zones.StoreOptions{FS: zfs.fsys, Dir: zfs.dir, Root: zfs.root, Logger: log, Registry: reg})
 	zerr := store.Load()
 	if *check {
 		if zerr != nil {
@@ -205,6 +205,7 @@ func shutdownDNS(srv *dnsserver.Server, log *slog.Logger) error {
 type zoneFS struct {
 	fsys fs.FS
 	dir  string
+	root string // OS path of fsys's root, for file names in errors
 }
 
 // loadConfig reads the configuration file, or the embedded demo.
@@ -229,8 +230,7 @@ func loadConfig(file string, demo bool) (*config.Config, zoneFS, error) {
 	if err != nil {
 		return nil, zoneFS{}, fmt.Errorf("zones.dir: %w", err)
 	}
-	// Zone errors then name the file by its full path (without the leading "/").
-	return cfg, zoneFS{fsys: os.DirFS("/"), dir: strings.TrimPrefix(dir, "/")}, nil
+	return cfg, zoneFS{fsys: os.DirFS("/"), dir: strings.TrimPrefix(dir, "/"), root: "/"}, nil
 }
 
 func listenAddrs(l []config.AddrPort) []netip.AddrPort {

@@ -216,8 +216,8 @@ func TestServeAndReload(t *testing.T) {
 	if got := n.wwwAddr(t); got != "192.0.2.2" {
 		t.Errorf("after a bad reload www = %s, want the last good 192.0.2.2", got)
 	}
-	if !strings.Contains(n.stderr.String(), "example.com.zone:7") {
-		t.Errorf("log does not name the bad line example.com.zone:7:\n%s", n.stderr)
+	if !strings.Contains(n.stderr.String(), n.dir+"/zones/example.com.zone:8: bad.example.com.: CNAME and other data") {
+		t.Errorf("log does not name the bad line example.com.zone:8:\n%s", n.stderr)
 	}
 	if _, body := n.get(t, "/metrics"); !strings.Contains(body, "geodnsd_dns_queries_total") || !strings.Contains(body, "geodnsd_zones_reloads_total") {
 		t.Errorf("metrics lack query or reload counters")
