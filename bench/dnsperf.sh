@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench/dnsperf.sh: queries/s of geodnsd, gdnsd and NSD serving the same zone
+# on loopback, measured one after the other with dnsperf. See bench/README.md.
+#
+# Environment (all optional):
+#   SERVERS   servers to run, in order            (default: "geodnsd gdnsd nsd")
+#   DURATION  seconds of measurement per server   (default: 10)
+#   WARMUP    seconds of unmeasured load first    (default: 2)
+#   ROUNDS    rounds; servers interleaved; the median is reported (default: 3)
+#   CLIENTS   dnsperf -c                          (default: 16)
+#   THREADS   dnsperf -T                          (default: 1)
+#   OUTSTANDING dnsperf -q                        (default: 1000)
+#   EDNS      1: dnsperf -e (EDNS0 on every query) (default: 1)
+#   CORES     threads/sockets of every server     (default: nproc; 1 with PIN=1)
+#   PIN       1: server on CPU 0, dnsperf on CPU 1 (taskset) (default: 0)
+#   GEODNSD_BIN  use this geodnsd binary instead of building ./cmd/geodnsd
+#   RESULTS   also write the table to this file
+#   KEEP      keep each server's full dnsperf output in this directory
+# Exit status: 0 when every server ran, 1 otherwise.
+set -euo pipefail
+
+SERVERS=${SERVERS:-"geodnsd gdnsd nsd"}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-16}
+THREADS=${THREADS:-1}
+OUTSTANDING=${OUTSTANDING:-1000}
+EDNS=${EDNS:-1}
+PIN=${PIN:-0}
+if [[ $PIN == 1 ]]; then
+	CORES=${CORES:-1}
+	SERVER_PIN=(taskset -c 0)
+	CLIENT_PIN=(taskset -c 1)
+else
+	CORES=${CORES:-$(nproc)}
+	SERVER_PIN=()
+	CLIENT_PIN=()
+fi
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+die() { echo "dnsperf.sh: $*" >&2; exit 1; }
+
+need() { # need BIN PACKAGE
+	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"
+}
+need dnsperf dnsperf
+if [[ $PIN == 1 ]]; then
+	need taskset util-linux
+	(($(nproc) >= 2)) || die "PIN=1 needs 2 CPUs"
+fi
+need dig bind9-dnsutils
+for s in $SERVERS; do
+	case $s in
+	geodnsd) need go golang ;;
+	gdnsd) need gdnsd gdnsd ;;
+	nsd) need nsd nsd ;;
+	*) die "unknown server $s (geodnsd, gdnsd, nsd)" ;;
+	esac
+done
+export PATH=$PATH:/usr/sbin:/sbin
+
+WORK=$(mktemp -d /tmp/geodnsd-bench.XXXXXX)
+PGIDS=()
+
+# stop_group PGID: SIGTERM to the process group we started, then SIGKILL
+# after 10 s. Only our own groups, by id.
+stop_group() {
+	local pg=$1 i
+	kill -TERM -- "-$pg" 2>/dev/null || return 0
+	for ((i = 0; i < 100; i++)); do
+		kill -0 -- "-$pg" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL -- "-$pg" 2>/dev/null || true
+}
+
+cleanup() {
+	local pg
+	for pg in "${PGIDS[@]}"; do
+		stop_group "$pg"
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port: a port that no UDP or TCP socket uses (checked with ss), below
+# the kernel's ephemeral range so that no client connection takes it later.
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((15000 + RANDOM % 17000))
+		if [[ -z $(ss -Hanut "sport = :$p" 2>/dev/null) ]]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port"
+}
+
+# --- the zone and the queries ------------------------------------------------
+
+HOSTS=500
+ZONE=$WORK/example.com.zone
+{
+	echo '$ORIGIN example.com.'
+	echo '$TTL 3600'
+	echo '@ IN SOA ns1.example.com. hostmaster.example.com. 2024010101 7200 3600 1209600 300'
+	echo '@ IN NS ns1.example.com.'
+	echo '@ IN NS ns2.example.com.'
+	echo '@ IN MX 10 mail.example.com.'
+	echo '@ IN MX 20 mail2.example.com.'
+	echo '@ IN A 192.0.2.1'
+	echo '@ IN AAAA 2001:db8::1'
+	echo 'ns1 IN A 192.0.2.53'
+	echo 'ns2 IN A 192.0.2.54'
+	echo 'mail IN A 192.0.2.25'
+	echo 'mail2 IN A 192.0.2.26'
+	echo 'www 300 IN A 192.0.2.10'
+	echo 'www 300 IN AAAA 2001:db8::10'
+	echo 'alias IN CNAME www'
+	for ((i = 0; i < HOSTS; i++)); do
+		printf 'host%d IN A 198.51.%d.%d\n' "$i" $((i / 250)) $((i % 250 + 1))
+		printf 'host%d IN AAAA 2001:db8:1::%x\n' "$i" "$i"
+	done
+} >"$ZONE"
+
+# Query mix, per 20 queries (the file repeats it 1000 times, 20000 lines):
+#   8 A of an existing name      (www, hostN)
+#   4 AAAA of an existing name   (www, hostN)
+#   2 MX at the apex
+#   3 A of a name that does not exist (NXDOMAIN)
+#   2 A of the in-zone CNAME alias -> www
+#   1 SOA at the apex
+# and every name in 0x20 mixed case in one query out of four.
+QUERIES=$WORK/queries.txt
+awk -v hosts="$HOSTS" 'BEGIN {
+	srand(20240101)
+	for (r = 0; r < 1000; r++) {
+		for (k = 0; k < 20; k++) {
+			h = "host" int(rand() * hosts) ".example.com."
+			if (k < 8)       { n = (k == 0 ? "www.example.com." : h); t = "A" }
+			else if (k < 12) { n = (k == 8 ? "www.example.com." : h); t = "AAAA" }
+			else if (k < 14) { n = "example.com."; t = "MX" }
+			else if (k < 17) { n = "nx" int(rand() * 100000) ".example.com."; t = "A" }
+			else if (k < 19) { n = "alias.example.com."; t = "A" }
+			else             { n = "example.com."; t = "SOA" }
+			if (rand() < 0.25) {
+				m = ""
+				for (i = 1; i <= length(n); i++) {
+					c = substr(n, i, 1)
+					m = m (rand() < 0.5 ? toupper(c) : c)
+				}
+				n = m
+			}
+			print n, t
+		}
+	}
+}' >"$QUERIES"
+
+# --- servers -------------------------------------------------------------------
+
+# start_bg NAME LOG CMD...: starts CMD in its own session/process group
+# (setsid without job control execs in place: $! is the pgid).
+start_bg() {
+	local name=$1 log=$2
+	shift 2
+	setsid ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$@" >"$log" 2>&1 </dev/null &
+	STARTED=$!
+	PGIDS+=("$STARTED")
+}
+
+# wait_ready NAME PID PORT: polls the SOA until it is answered, 30 s at most.
+wait_ready() {
+	local name=$1 pid=$2 port=$3 log=$4 i
+	for ((i = 0; i < 300; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -20 "$log" >&2
+			die "$name exited before answering"
+		fi
+		if dig +short +norec +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -q hostmaster; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -20 "$log" >&2
+	die "$name not answering on 127.0.0.1:$port after 30 s"
+}
+
+start_geodnsd() { # PORT DIR
+	local port=$1 dir=$2 bin=${GEODNSD_BIN:-}
+	if [[ -z $bin ]]; then
+		bin=$WORK/geodnsd
+		(cd "$ROOT" && go build -o "$bin" ./cmd/geodnsd) || die "go build ./cmd/geodnsd failed"
+	fi
+	mkdir -p "$dir/zones"
+	cp "$ZONE" "$dir/zones/example.com.zone"
+	cat >"$dir/geodnsd.toml" <<EOF
+[node]
+id = "bench"
+[dns]
+listen = ["127.0.0.1:$port"]
+sockets_per_address = $CORES
+[zones]
+dir = "zones"
+[http]
+listen = "127.0.0.1:$(free_port)"
+EOF
+	"$bin" -check-config -config "$dir/geodnsd.toml" >"$dir/checkconf.log" 2>&1 ||
+		{ cat "$dir/checkconf.log" >&2; die "geodnsd -check-config failed"; }
+	start_bg geodnsd "$dir/server.log" "$bin" -config "$dir/geodnsd.toml"
+}
+
+start_gdnsd() { # PORT DIR
+	local port=$1 dir=$2
+	mkdir -p "$dir/zones" "$dir/run" "$dir/state"
+	cp "$ZONE" "$dir/zones/example.com" # gdnsd: the file name is the zone name
+	cat >"$dir/config" <<EOF
+options => {
+  listen => [ 127.0.0.1 ]
+  dns_port => $port
+  udp_threads => $CORES
+  tcp_threads => $CORES
+  run_dir => "$dir/run"
+  state_dir => "$dir/state"
+  nsid_ascii => "bench"
+  max_edns_response => 1232
+  experimental_no_chain => false
+}
+EOF
+	gdnsd -c "$dir" checkconf >"$dir/checkconf.log" 2>&1 || { cat "$dir/checkconf.log" >&2; die "gdnsd checkconf failed"; }
+	start_bg gdnsd "$dir/server.log" gdnsd -c "$dir" start
+}
+
+start_nsd() { # PORT DIR
+	local port=$1 dir=$2
+	mkdir -p "$dir/zones"
+	cp "$ZONE" "$dir/zones/example.com.zone"
+	cat >"$dir/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1
+  do-ip6: no
+  port: $port
+  server-count: $CORES
+  reuseport: yes
+  username: ""
+  chroot: ""
+  zonesdir: "$dir/zones"
+  database: ""
+  zonelistfile: "$dir/zone.list"
+  xfrdfile: "$dir/xfrd.state"
+  xfrdir: "$dir"
+  pidfile: "$dir/nsd.pid"
+  logfile: "$dir/server.log"
+  verbosity: 0
+  hide-version: yes
+  identity: "bench"
+  minimal-responses: yes
+  refuse-any: no
+  round-robin: no
+  ipv4-edns-size: 1232
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
+  zonefiles-write: 0
+remote-control:
+  control-enable: no
+zone:
+  name: example.com
+  zonefile: example.com.zone
+EOF
+	nsd-checkconf "$dir/nsd.conf" >"$dir/checkconf.log" 2>&1 ||
+		{ cat "$dir/checkconf.log" >&2; die "nsd-checkconf failed"; }
+	start_bg nsd "$dir/server.log" nsd -d -c "$dir/nsd.conf"
+}
+
+# run_dnsperf PORT SECONDS OUT
+run_dnsperf() {
+	local args=(-s 127.0.0.1 -p "$1" -d "$QUERIES" -l "$2" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING")
+	[[ $EDNS == 1 ]] && args+=(-e)
+	${CLIENT_PIN[@]+"${CLIENT_PIN[@]}"} dnsperf "${args[@]}" >"$3" 2>&1 || { cat "$3" >&2; die "dnsperf failed"; }
+}
+
+KEEP=${KEEP:-} # a directory: keep each server's dnsperf output there
+declare -A RUNS LAT LOST NOERR NXD
+
+# bench_one SERVER ROUND: start it, check it, warm it up, measure, stop it.
+bench_one() {
+	local s=$1 round=$2 dir port pid qps
+	dir=$WORK/$s-$round
+	mkdir -p "$dir"
+	port=$(free_port)
+	"start_$s" "$port" "$dir"
+	pid=$STARTED
+	wait_ready "$s" "$pid" "$port" "$dir/server.log"
+	if ((round == 1)); then # the answers to the mix, for the record
+		for q in "www.example.com A" "alias.example.com A" "example.com MX" "nx1.example.com A"; do
+			echo "$s $q: $(dig +short +norec -p "$port" @127.0.0.1 $q | tr '\n' ' ')$(dig +norec -p "$port" @127.0.0.1 $q | grep -o 'status: [A-Z]*')" >>"$WORK/sanity.txt"
+		done
+	fi
+	if ((WARMUP > 0)); then
+		run_dnsperf "$port" "$WARMUP" "$dir/warmup.txt"
+	fi
+	run_dnsperf "$port" "$DURATION" "$dir/dnsperf.txt"
+	qps=$(awk '/Queries per second:/ {print $4}' "$dir/dnsperf.txt")
+	[[ -n $qps ]] || { cat "$dir/dnsperf.txt" >&2; die "$s: no queries/s in dnsperf output"; }
+	RUNS[$s]="${RUNS[$s]:-} $qps"
+	LAT[$s]=$(awk '/Average Latency/ {gsub(/[(),]/, ""); printf "%.3f / %.3f", $4 * 1000, $8 * 1000}' "$dir/dnsperf.txt")
+	LOST[$s]=$(awk '/Queries lost:/ {gsub(/[()]/, ""); print $4}' "$dir/dnsperf.txt")
+	NOERR[$s]=$(awk '/Response codes:/ {gsub(/[(),]/, ""); for (i = 1; i < NF; i++) if ($i == "NOERROR") print $(i + 2)}' "$dir/dnsperf.txt")
+	NXD[$s]=$(awk '/Response codes:/ {gsub(/[(),]/, ""); for (i = 1; i < NF; i++) if ($i == "NXDOMAIN") print $(i + 2)}' "$dir/dnsperf.txt")
+	if [[ -n $KEEP ]]; then
+		mkdir -p "$KEEP"
+		cp "$dir/dnsperf.txt" "$KEEP/dnsperf-$s-$round.txt"
+	fi
+	printf 'round %d %-8s %12.0f queries/s\n' "$round" "$s" "$qps" >&2
+	stop_group "$pid"
+	rm -rf "$dir"
+}
+
+# median of the numbers given
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+
+echo "dnsperf.sh: $(nproc) cores$([[ $PIN == 1 ]] && echo ", server pinned to CPU 0, dnsperf to CPU 1"); each server: $CORES threads/sockets; dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION$([[ $EDNS == 1 ]] && echo " -e"); warm-up ${WARMUP}s; $ROUNDS round(s), servers interleaved"
+for ((round = 1; round <= ROUNDS; round++)); do
+	for s in $SERVERS; do
+		bench_one "$s" "$round"
+	done
+done
+
+declare -A MED
+{
+	echo
+	sed 's/^/  answers: /' "$WORK/sanity.txt"
+	echo
+	printf '%-8s %12s %21s %22s %7s %8s %9s\n' server "queries/s" "(min-max of rounds)" "latency avg/max (ms)" lost NOERROR NXDOMAIN
+	for s in $SERVERS; do
+		# shellcheck disable=SC2086
+		MED[$s]=$(median ${RUNS[$s]})
+		range=$(printf '%s\n' ${RUNS[$s]} | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "(%.0f-%.0f)", lo, hi}')
+		printf '%-8s %12.0f %21s %22s %7s %8s %9s\n' "$s" "${MED[$s]}" "$range" "${LAT[$s]}" "${LOST[$s]}" "${NOERR[$s]}" "${NXD[$s]}"
+	done
+	if [[ -n ${MED[geodnsd]:-} ]]; then
+		for peer in gdnsd nsd; do
+			if [[ -n ${MED[$peer]:-} ]]; then
+				awk -v a="${MED[geodnsd]}" -v b="${MED[$peer]}" -v p="$peer" 'BEGIN { printf "ratio geodnsd/%s = %.2f\n", p, a / b }'
+			fi
+		done
+	fi
+	if [[ -n ${MED[gdnsd]:-} && -n ${MED[nsd]:-} ]]; then
+		awk -v a="${MED[gdnsd]}" -v b="${MED[nsd]}" 'BEGIN { printf "ratio gdnsd/nsd = %.2f\n", a / b }'
+	fi
+} | tee ${RESULTS:+"$RESULTS"}

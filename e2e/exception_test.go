@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// The exceptions must accept exactly the documented difference and nothing
+// next to it. These cases run without any server: the oracle's cache is
+// filled by hand.
+
+func mustRR(t *testing.T, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+	return rr
+}
+
+func queryOf(t *testing.T, name string, qt uint16, edit func(*dns.Msg)) *queryCase {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qt)
+	if edit != nil {
+		edit(m)
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &queryCase{wire: wire, qname: name, qtype: qt, qclass: dns.ClassINET, opcode: m.Opcode, network: "udp", family: "4"}
+}
+
+func replyTo(t *testing.T, q *queryCase, edit func(*dns.Msg)) *reply {
+	t.Helper()
+	qm := new(dns.Msg)
+	if err := qm.Unpack(q.wire); err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	m.SetReply(qm)
+	m.Authoritative = true
+	if edit != nil {
+		edit(m)
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newReply(wire, nil)
+}
+
+// accepted runs the comparison of runDifferential on one query.
+func accepted(q *queryCase, ref, got *reply, o *oracle) bool {
+	if len(diffReplies(q, ref, got)) == 0 {
+		return true
+	}
+	want := ref.msg.Copy()
+	applied := false
+	for _, e := range acceptedDifferences {
+		if w, ok := e.expect(q, want, got.msg, o); ok {
+			want, applied = w, true
+		}
+	}
+	return applied && len(diffReplies(q, &reply{raw: ref.raw, msg: want}, got)) == 0
+}
+
+func TestExceptionsAreNarrow(t *testing.T) {
+	o := &oracle{zones: []string{"example.com.", "example.net."}, cache: map[string]*dns.Msg{}}
+	put := func(name string, qt uint16, rrs ...string) {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qt)
+		m.Response, m.Authoritative = true, true
+		for _, s := range rrs {
+			m.Answer = append(m.Answer, mustRR(t, s))
+		}
+		o.cache[name+"/"+typeString(qt)] = m
+	}
+	put("mail.example.com.", dns.TypeA, "mail.example.com. 3600 IN A 192.0.2.25")
+	put("mail.example.com.", dns.TypeAAAA, "mail.example.com. 3600 IN AAAA 2001:db8::25")
+	put("mx.example.net.", dns.TypeA, "mx.example.net. 1800 IN A 198.51.100.25")
+	put("mx.example.net.", dns.TypeAAAA)
+
+	mx := []string{"example.com. 3600 IN MX 10 mail.example.com.", "example.com. 3600 IN MX 20 mx.example.net."}
+	withAnswer := func(rrs ...string) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			for _, s := range rrs {
+				m.Answer = append(m.Answer, mustRR(t, s))
+			}
+		}
+	}
+	then := func(fs ...func(*dns.Msg)) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			for _, f := range fs {
+				f(m)
+			}
+		}
+	}
+	extra := func(rrs ...string) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			for _, s := range rrs {
+				m.Extra = append(m.Extra, mustRR(t, s))
+			}
+		}
+	}
+	edns := func(do bool, opts ...dns.EDNS0) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			m.SetEdns0(1232, do)
+			m.IsEdns0().Option = append(m.IsEdns0().Option, opts...)
+		}
+	}
+	ede := &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotAuthoritative}
+	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7331"}
+
+	mxq := queryOf(t, "example.com.", dns.TypeMX, nil)
+	cdq := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { m.CheckingDisabled = true })
+	plainq := queryOf(t, "www.example.com.", dns.TypeA, nil)
+	refq := queryOf(t, "www.example.org.", dns.TypeA, edns(false, &dns.EDNS0_NSID{Code: dns.EDNS0NSID}))
+	badq := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { edns(true)(m); m.IsEdns0().SetVersion(1) })
+	badq0 := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { edns(false)(m); m.IsEdns0().SetVersion(1) })
+	refused := func(m *dns.Msg) { m.Rcode, m.Authoritative = dns.RcodeRefused, false }
+	badvers := func(do bool) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			m.Rcode, m.Authoritative = dns.RcodeBadVers, false
+			m.SetEdns0(1232, do)
+		}
+	}
+
+	for _, tc := range []struct {
+		name     string
+		q        *queryCase
+		ref, got func(*dns.Msg)
+		want     bool
+	}{
+		{"identical", mxq, withAnswer(mx...), withAnswer(mx...), true},
+		{"MX target in zone, A and AAAA", mxq, withAnswer(mx...),
+			then(withAnswer(mx...), extra("mail.example.com. 3600 IN A 192.0.2.25", "mail.example.com. 3600 IN AAAA 2001:db8::25")), true},
+		{"MX target in zone, only A", mxq, withAnswer(mx...),
+			then(withAnswer(mx...), extra("mail.example.com. 3600 IN A 192.0.2.25")), false},
+		{"MX target in another zone", mxq, withAnswer(mx...),
+			then(withAnswer(mx...), extra("mail.example.com. 3600 IN A 192.0.2.25", "mail.example.com. 3600 IN AAAA 2001:db8::25",
+				"mx.example.net. 1800 IN A 198.51.100.25")), false},
+		{"extra record that is no target", mxq, withAnswer(mx...),
+			then(withAnswer(mx...), extra("mail.example.com. 3600 IN A 192.0.2.25", "mail.example.com. 3600 IN AAAA 2001:db8::25",
+				"www.example.com. 300 IN A 192.0.2.10")), false},
+		{"wrong TTL in extra", mxq, withAnswer(mx...),
+			then(withAnswer(mx...), extra("mail.example.com. 60 IN A 192.0.2.25", "mail.example.com. 3600 IN AAAA 2001:db8::25")), false},
+		{"CD copied", cdq, nil, func(m *dns.Msg) { m.CheckingDisabled = true }, true},
+		{"CD set without CD in the query", plainq, nil, func(m *dns.Msg) { m.CheckingDisabled = true }, false},
+		{"CD copied but AA differs", cdq, nil, func(m *dns.Msg) { m.CheckingDisabled, m.Authoritative = true, false }, false},
+		{"EDE missing", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(false, nsid)), true},
+		{"EDE missing and NSID missing", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(false)), false},
+		{"EDE missing and DO set", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(true, nsid)), false},
+		{"DO copied in BADVERS", badq, badvers(false), badvers(true), true},
+		{"DO set in BADVERS without DO in the query", badq0, badvers(false), badvers(true), false},
+		{"DO set in NOERROR", plainq, edns(false), edns(true), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, got := replyTo(t, tc.q, tc.ref), replyTo(t, tc.q, tc.got)
+			if g := accepted(tc.q, ref, got, o); g != tc.want {
+				t.Errorf("accepted = %v, want %v; differences: %q\nref:\n%s\ngot:\n%s", g, tc.want,
+					diffReplies(tc.q, ref, got), ref, got)
+			}
+		})
+	}
+}
+
+func TestMinimalANYException(t *testing.T) {
+	o := &oracle{zones: []string{"example.com."}, cache: map[string]*dns.Msg{}}
+	put := func(qt uint16, rrs ...string) {
+		m := new(dns.Msg)
+		m.SetQuestion("example.com.", qt)
+		m.Response, m.Authoritative = true, true
+		for _, s := range rrs {
+			m.Answer = append(m.Answer, mustRR(t, s))
+		}
+		o.cache["example.com./"+typeString(qt)] = m
+	}
+	soa := "example.com. 3600 IN SOA ns1.example.com. h.example.com. 1 2 3 4 300"
+	ns := "example.com. 3600 IN NS ns1.example.com."
+	for _, qt := range typesInCorpus {
+		put(qt)
+	}
+	put(dns.TypeSOA, soa)
+	put(dns.TypeNS, ns)
+	q := queryOf(t, "example.com.", dns.TypeANY, nil)
+	ref := replyTo(t, q, func(m *dns.Msg) { m.Answer = []dns.RR{mustRR(t, soa)} })
+	if !accepted(q, ref, replyTo(t, q, func(m *dns.Msg) { m.Answer = []dns.RR{mustRR(t, ns)} }), o) {
+		t.Error("NS (the lowest type) instead of SOA: not accepted")
+	}
+	put(dns.TypeA, "example.com. 3600 IN A 192.0.2.1")
+	if accepted(q, ref, replyTo(t, q, func(m *dns.Msg) { m.Answer = []dns.RR{mustRR(t, ns)} }), o) {
+		t.Error("NS accepted although an A RRset (lower type) exists")
+	}
+}
