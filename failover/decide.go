@@ -1,0 +1,102 @@
+package failover
+
+import (
+	"fmt"
+	"time"
+)
+
+// Decide returns what the leader should propose at now: at most one
+// Decision per service, in service name order, each carrying the epoch it
+// was computed from. It reads s (as of its last applied event) and never
+// changes it. It returns nothing while frozen, and nothing when now is at or
+// after s.ViewValidUntil() (a vote may have expired since the last applied
+// event: apply a Tick at now first). A now before s.Now() counts as s.Now().
+//
+// Per service, nothing is proposed until min_interval has passed since the
+// service's last change. Per route, in this order:
+//
+//   - fail-back (failback = auto): to the first site preferred to the active
+//     one that is up, not drained, in_sync, and has been both up and in_sync
+//     for at least stable_for;
+//   - drain (failover = auto): away from a drained active site;
+//   - failover (failover = auto): away from an active site that has been
+//     down for at least down_for.
+//
+// A drain or failover goes to the first site in route order that is up, not
+// drained and in_sync, or failing that the first that is up and not drained;
+// with no such site nothing moves (the route is all_down: fail open).
+func Decide(s *State, now time.Time) []Decision {
+	now = now.UTC()
+	if now.Before(s.now) {
+		now = s.now
+	}
+	if s.frozen || (!s.validUntil.IsZero() && !now.Before(s.validUntil)) {
+		return nil
+	}
+	var out []Decision
+	for si := range s.services {
+		sv := &s.services[si]
+		if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
+			continue
+		}
+		var moves []Move
+		for ri := range sv.routes {
+			if m, ok := s.propose(si, ri, now); ok {
+				moves = append(moves, m)
+			}
+		}
+		if len(moves) > 0 {
+			out = append(out, Decision{Time: now, Service: s.spec.Services[si].Name, Epoch: sv.epoch, Moves: moves})
+		}
+	}
+	return out
+}
+
+// propose is the move Decide would make on one route at now, if any.
+func (s *State) propose(si, ri int, now time.Time) (Move, bool) {
+	sv := &s.services[si]
+	r := &sv.routes[ri]
+	pol := &sv.policy
+	a := &s.sites[r.active]
+	move := func(to int, kind MoveKind, reason string) (Move, bool) {
+		return Move{Route: s.spec.Services[si].Routes[ri].Name, From: s.spec.Sites[r.active].Name,
+			To: s.spec.Sites[to].Name, Kind: kind, Reason: reason}, true
+	}
+	if pol.Failback == Auto {
+		for _, p := range r.sites {
+			if p == r.active {
+				break
+			}
+			st := &s.sites[p]
+			if st.health != Up || st.admin == Drained || st.sync != InSync {
+				continue
+			}
+			since := st.healthSince
+			if st.syncSince.After(since) {
+				since = st.syncSince
+			}
+			if d := now.Sub(since); d >= pol.StableFor {
+				return move(p, MoveFailback, fmt.Sprintf("%s up and in_sync for %s (stable_for %s)",
+					s.spec.Sites[p].Name, d, pol.StableFor))
+			}
+		}
+	}
+	if pol.Failover != Auto {
+		return Move{}, false
+	}
+	if a.admin == Drained {
+		if t := s.target(r, r.active); t >= 0 {
+			return move(t, MoveDrain, s.spec.Sites[r.active].Name+" is drained")
+		}
+		return Move{}, false
+	}
+	if a.health == Down {
+		if d := now.Sub(a.healthSince); d >= pol.DownFor {
+			if t := s.target(r, r.active); t >= 0 {
+				return move(t, MoveFailover, fmt.Sprintf("%s down for %s (down_for %s)",
+					s.spec.Sites[r.active].Name, d, pol.DownFor))
+			}
+		}
+	}
+	return Move{}, false
+}
