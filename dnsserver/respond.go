@@ -1,0 +1,425 @@
+package dnsserver
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/geodnsd/geodnsd/zones"
+)
+
+// handler is the configuration shared, read-only, by every worker.
+type handler struct {
+	src      Source
+	udpSize  int
+	nsid     []byte
+	identity string // TXT presentation form, "" = REFUSED
+	version  string
+	zones    *zoneNames
+}
+
+// worker answers packets for one goroutine: it owns its scratch request,
+// key and pack buffers, its reply cache (nil: no caching) and its counters.
+type worker struct {
+	h     *handler
+	proto proto
+	cache *cache
+	ctr   *counters
+	req   request
+	key   [maxKeyLen]byte
+	pack  []byte // dns.Msg.PackBuffer scratch, miss path only
+}
+
+func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
+	return &worker{h: h, proto: p, cache: c, ctr: ctr}
+}
+
+// respond appends the reply to the request msg to dst and returns it. It
+// returns dst unchanged when the request gets no reply. It never panics:
+// a panic is counted and answered SERVFAIL.
+func (w *worker) respond(dst, msg []byte) (out []byte) {
+	start := len(dst)
+	defer func() {
+		if v := recover(); v != nil {
+			w.ctr.panics.Add(1)
+			out = servfail(dst[:start], msg)
+		}
+	}()
+	q := &w.req
+	switch q.parse(msg) {
+	case vDrop:
+		w.ctr.malformed.Add(1)
+		return dst
+	case vFormErr:
+		w.ctr.malformed.Add(1)
+		return w.errorReply(dst, msg, dns.RcodeFormatError)
+	case vNotImp:
+		return w.errorReply(dst, msg, dns.RcodeNotImplemented)
+	case vBadVers:
+		return w.errorReply(dst, msg, dns.RcodeBadVers)
+	}
+	switch q.qtype {
+	case typeAXFR:
+		// NSD: AXFR over UDP is NOTIMP; over TCP it is refused unless
+		// allowed (transfers are a later issue).
+		if w.proto == protoUDP {
+			return w.errorReply(dst, msg, dns.RcodeNotImplemented)
+		}
+		return w.errorReply(dst, msg, dns.RcodeRefused)
+	case typeIXFR:
+		return w.errorReply(dst, msg, dns.RcodeRefused)
+	}
+	return w.answer(dst, msg)
+}
+
+// replyFlags: QR, the query's opcode, RD and CD, and the low rcode bits.
+func (q *request) replyFlags(rcode int) uint16 {
+	return flagQR | q.flags&(opcodeMask<<opcodeShift|flagRD|flagCD) | uint16(rcode&0xf)
+}
+
+// errorReply builds a reply with no records: the question when exactly one
+// parsed, and an OPT when the query's OPT parsed.
+func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
+	q := &w.req
+	var qd, ar byte
+	if q.hasQ {
+		qd = 1
+	}
+	if q.edns {
+		ar = 1
+	}
+	f := q.replyFlags(rcode)
+	dst = append(dst, byte(q.id>>8), byte(q.id), byte(f>>8), byte(f), 0, qd, 0, 0, 0, 0, 0, ar)
+	if q.hasQ {
+		dst = append(dst, msg[headerLen:q.qEnd]...)
+	}
+	if q.edns {
+		dst = w.appendOPT(dst, uint8(rcode>>4), rcode != dns.RcodeBadVers)
+	}
+	w.ctr.query(zoneNone, q.qtype, rcodeIndex(rcode))
+	return dst
+}
+
+// servfail is the reply after a recovered panic: header only.
+func servfail(dst, msg []byte) []byte {
+	if len(msg) < headerLen {
+		return dst
+	}
+	f := flagQR | binary.BigEndian.Uint16(msg[2:])&(opcodeMask<<opcodeShift|flagRD|flagCD) | dns.RcodeServerFailure
+	return append(dst, msg[0], msg[1], byte(f>>8), byte(f), 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+// optLen is the size of the OPT RR appendOPT writes.
+func (w *worker) optLen(nsidOK bool) int {
+	n := 11
+	if nsidOK && w.req.nsid && len(w.h.nsid) > 0 {
+		n += 4 + len(w.h.nsid)
+	}
+	return n
+}
+
+// appendOPT appends our OPT RR: our UDP size, the extended rcode, version
+// 0, DO echoed, and NSID when asked for (and nsidOK) and configured.
+func (w *worker) appendOPT(dst []byte, ext uint8, nsidOK bool) []byte {
+	q := &w.req
+	var do byte
+	if q.do {
+		do = 0x80
+	}
+	size := w.h.udpSize
+	dst = append(dst, 0, 0, typeOPT, byte(size>>8), byte(size), ext, 0, do, 0)
+	if nsidOK && q.nsid && len(w.h.nsid) > 0 {
+		n := len(w.h.nsid)
+		dst = append(dst, byte((n+4)>>8), byte(n+4), 0, optNSID, byte(n>>8), byte(n))
+		return append(dst, w.h.nsid...)
+	}
+	return append(dst, 0, 0)
+}
+
+// makeKey writes the cache key for the current request and a size limit
+// (0: the full reply) into w.key.
+func (w *worker) makeKey(limit int) []byte {
+	q := &w.req
+	n := copy(w.key[:], q.qname[:q.qlen])
+	var fl byte
+	if q.edns {
+		fl |= keyFlagEDNS
+		if q.do {
+			fl |= keyFlagDO
+		}
+		if q.nsid && len(w.h.nsid) > 0 {
+			fl |= keyFlagNSID
+		}
+	}
+	k := w.key[:n+keyTail]
+	binary.BigEndian.PutUint16(k[n:], q.qtype)
+	binary.BigEndian.PutUint16(k[n+2:], q.qclass)
+	k[n+4] = fl
+	binary.BigEndian.PutUint16(k[n+5:], uint16(limit))
+	return k
+}
+
+// answer answers a well-formed query from the cache or from the snapshot.
+func (w *worker) answer(dst, msg []byte) []byte {
+	q := &w.req
+	var snap *zones.Snapshot
+	if w.h.src != nil {
+		snap = w.h.src.Snapshot()
+	}
+	limit := 65535
+	if w.proto == protoUDP {
+		limit = q.udpLimit(w.h.udpSize)
+	}
+	c := w.cache
+	if c != nil {
+		var version uint64
+		if snap != nil {
+			version = snap.Version()
+		}
+		c.check(version)
+		key := w.makeKey(0)
+		if e, ok := c.get(key); ok {
+			if len(e.reply) <= limit {
+				return w.emit(dst, msg, e)
+			}
+			if e, ok := c.get(w.makeKey(limit)); ok {
+				return w.emit(dst, msg, e)
+			}
+		}
+	}
+	full, fit, err := w.build(snap, limit)
+	if err != nil {
+		return w.errorReply(dst, msg, dns.RcodeServerFailure)
+	}
+	if c != nil {
+		c.put(w.makeKey(0), full)
+		if len(full.reply) > limit {
+			c.put(w.makeKey(limit), fit)
+		}
+	}
+	return w.emit(dst, msg, fit)
+}
+
+// emit appends a prepared reply with the query's ID, RD, CD and qname case.
+func (w *worker) emit(dst, msg []byte, e entry) []byte {
+	q := &w.req
+	start := len(dst)
+	dst = append(dst, e.reply...)
+	r := dst[start:]
+	r[0], r[1] = byte(q.id>>8), byte(q.id)
+	r[2] |= byte(q.flags>>8) & (flagRD >> 8)
+	r[3] |= byte(q.flags) & flagCD
+	copy(r[headerLen:headerLen+q.qlen], msg[headerLen:headerLen+q.qlen])
+	w.ctr.query(e.zone, q.qtype, e.rcode)
+	if e.tc {
+		w.ctr.truncated.Add(1)
+	}
+	return dst
+}
+
+// build asks the snapshot (or the CHAOS table) and packs the full reply and
+// the reply fitted to limit; both are fresh copies the cache may keep.
+func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err error) {
+	q := &w.req
+	name, _, err := dns.UnpackDomainName(q.qname[:q.qlen], 0)
+	if err != nil {
+		return entry{}, entry{}, err
+	}
+	var res zones.Result
+	switch {
+	case q.qclass == classCHAOS:
+		res = w.h.chaos(name, q.qtype)
+	case snap == nil:
+		res = zones.Result{Rcode: dns.RcodeRefused}
+	default:
+		res = snap.Lookup(name, q.qtype, q.qclass, q.edns && q.do)
+	}
+	m := &dns.Msg{
+		MsgHdr: dns.MsgHdr{
+			Response:      true,
+			Authoritative: res.Authoritative,
+			Rcode:         res.Rcode & 0xf,
+		},
+		Compress: true,
+		Question: []dns.Question{{Name: name, Qtype: q.qtype, Qclass: q.qclass}},
+		Answer:   res.Answer,
+		Ns:       res.Ns,
+		Extra:    res.Extra,
+	}
+	ext := uint8(res.Rcode >> 4)
+	zone := w.h.zones.intern(res.Zone)
+	rc := rcodeIndex(res.Rcode)
+
+	b, err := w.packOPT(m, ext)
+	if err != nil {
+		return entry{}, entry{}, err
+	}
+	full = entry{reply: clone(b), zone: zone, rcode: rc}
+	if len(b) <= limit {
+		return full, full, nil
+	}
+	b, tc, err := w.fit(m, res, ext, limit)
+	if err != nil {
+		return entry{}, entry{}, err
+	}
+	return full, entry{reply: clone(b), zone: zone, rcode: rc, tc: tc}, nil
+}
+
+func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
+
+// packOPT packs m with compression into the scratch buffer and appends the
+// OPT RR when the query had one.
+func (w *worker) packOPT(m *dns.Msg, ext uint8) ([]byte, error) {
+	if cap(w.pack) < 1024 {
+		w.pack = make([]byte, 4096)
+	}
+	b, err := m.PackBuffer(w.pack[:cap(w.pack)])
+	if err != nil {
+		return nil, err
+	}
+	if cap(b) > cap(w.pack) {
+		w.pack = b[:cap(b)]
+	}
+	if w.req.edns {
+		b = w.appendOPT(b, ext, true)
+		binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])+1)
+	}
+	return b, nil
+}
+
+// fit makes the reply fit in limit bytes, as NSD and Knot do: additional
+// RRsets that do not fit are left out without TC (RFC 2181 §9), except the
+// glue of in-domain name servers in a referral, which sets TC (RFC 9471);
+// when the answer and authority sections do not fit, the reply is the
+// header with TC, the question and the OPT.
+func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte, bool, error) {
+	opt := 0
+	if w.req.edns {
+		opt = w.optLen(true)
+	}
+	extra := m.Extra
+	m.Extra = nil
+	if m.Len()+opt > limit {
+		return w.truncated(m, ext)
+	}
+	required := requiredGlue(res)
+	kept := make([]dns.RR, 0, len(extra))
+	for i := 0; i < len(extra); {
+		j := i + 1
+		for j < len(extra) && sameRRset(extra[i], extra[j]) {
+			j++
+		}
+		m.Extra = append(kept, extra[i:j]...)
+		switch {
+		case m.Len()+opt <= limit:
+			kept = m.Extra
+		case required(extra[i]):
+			m.Extra = nil
+			return w.truncated(m, ext)
+		}
+		i = j
+	}
+	m.Extra = kept
+	b, err := w.packOPT(m, ext)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(b) > limit {
+		m.Extra = nil
+		return w.truncated(m, ext)
+	}
+	return b, false, nil
+}
+
+func (w *worker) truncated(m *dns.Msg, ext uint8) ([]byte, bool, error) {
+	t := &dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}
+	t.Truncated = true
+	b, err := w.packOPT(t, ext)
+	return b, true, err
+}
+
+func sameRRset(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.Rrtype == hb.Rrtype && ha.Class == hb.Class && strings.EqualFold(ha.Name, hb.Name)
+}
+
+// requiredGlue returns the test for "this additional RR is glue a referral
+// cannot do without": in a referral (no AA, NOERROR, no answer, NS in
+// authority), the addresses of name servers at or below the delegation.
+func requiredGlue(res zones.Result) func(dns.RR) bool {
+	none := func(dns.RR) bool { return false }
+	if res.Authoritative || res.Rcode != dns.RcodeSuccess || len(res.Answer) != 0 {
+		return none
+	}
+	var cut string
+	var targets []string
+	for _, rr := range res.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			cut = ns.Hdr.Name
+			targets = append(targets, ns.Ns)
+		}
+	}
+	if cut == "" {
+		return none
+	}
+	return func(rr dns.RR) bool {
+		h := rr.Header()
+		if h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA {
+			return false
+		}
+		if !dns.IsSubDomain(cut, h.Name) {
+			return false
+		}
+		for _, t := range targets {
+			if strings.EqualFold(t, h.Name) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// chaos answers the CHAOS class: TXT id.server./hostname.bind. and
+// version.bind./version.server., TTL 0, AA; anything else is REFUSED.
+func (h *handler) chaos(name string, qtype uint16) zones.Result {
+	var txt string
+	switch name {
+	case "id.server.", "hostname.bind.":
+		txt = h.identity
+	case "version.bind.", "version.server.":
+		txt = h.version
+	}
+	if txt == "" || qtype != dns.TypeTXT {
+		return zones.Result{Rcode: dns.RcodeRefused}
+	}
+	return zones.Result{
+		Authoritative: true,
+		Answer: []dns.RR{&dns.TXT{
+			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
+			Txt: []string{txt},
+		}},
+	}
+}
+
+// txtEscape turns raw bytes into the presentation form miekg/dns packs
+// back into the same bytes.
+func txtEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			b.WriteByte('\\')
+			b.WriteByte('0' + c/100)
+			b.WriteByte('0' + c/10%10)
+			b.WriteByte('0' + c%10)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

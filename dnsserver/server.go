@@ -1,0 +1,316 @@
+// Package dnsserver is the socket side of the nameserver: it receives DNS
+// messages over UDP and TCP, checks and parses them by hand, answers from a
+// per-goroutine cache of packed replies or from the current zones snapshot,
+// and builds the message envelope (header, EDNS, NSID, CHAOS, truncation).
+// What the answer is belongs to package zones.
+package dnsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/geodnsd/geodnsd/zones"
+)
+
+// Source gives the current zones snapshot; zones.Store is one.
+type Source interface{ Snapshot() *zones.Snapshot }
+
+// Options configures a Server. The zero value works (it serves nothing
+// until Listen is set, and REFUSES everything without a Source).
+type Options struct {
+	Listen            []netip.AddrPort // each gets UDP and TCP
+	SocketsPerAddress int              // SO_REUSEPORT UDP sockets (and reader goroutines) per address; 0 = runtime.NumCPU()
+	UDPSize           int              // our EDNS payload size, default 1232
+	TCPIdleTimeout    time.Duration    // default 10s
+	TCPMaxConnections int              // default 1000
+	NSID              string           // "" = no NSID option
+	Identity          string           // answer for CHAOS TXT id.server. and hostname.bind. ("" = REFUSED)
+	VersionBind       string           // answer for CHAOS TXT version.bind./version.server.; "" = REFUSED
+	Source            Source
+	Logger            *slog.Logger         // nil = discard
+	Registry          *prometheus.Registry // nil = private
+}
+
+const (
+	defaultUDPSize     = 1232
+	defaultIdle        = 10 * time.Second
+	defaultMaxConns    = 1000
+	maxNSID            = 128 // an error reply with NSID and a 255-byte qname still fits in 512
+	tcpMaxReadDuration = 2 * time.Second
+	udpReadBuffer      = 4 << 20
+)
+
+// Server serves DNS on the Options.Listen addresses.
+type Server struct {
+	opts Options
+	h    *handler
+	log  *slog.Logger
+	coll *collector
+
+	tcpCtr      *counters
+	tcpConns    atomic.Int64
+	tcpRejected atomic.Uint64
+	ioTimeout   time.Duration
+
+	closing atomic.Bool
+	done    chan struct{}
+
+	mu       sync.Mutex
+	started  bool
+	udp      []*net.UDPConn
+	lns      []*net.TCPListener
+	udpAddrs []net.Addr
+	tcpAddrs []net.Addr
+	conns    map[*tcpConn]struct{}
+	wg       sync.WaitGroup
+
+	// simpleUDP forces the portable one-packet-per-syscall UDP loop (tests).
+	simpleUDP bool
+}
+
+// New checks o, fills in defaults and registers the metrics.
+func New(o Options) (*Server, error) {
+	if o.SocketsPerAddress < 0 {
+		return nil, fmt.Errorf("dns server: sockets per address %d: must not be negative", o.SocketsPerAddress)
+	}
+	if o.SocketsPerAddress == 0 {
+		o.SocketsPerAddress = runtime.NumCPU()
+	}
+	if o.UDPSize == 0 {
+		o.UDPSize = defaultUDPSize
+	}
+	if o.UDPSize < 512 || o.UDPSize > 65535 {
+		return nil, fmt.Errorf("dns server: udp size %d: must be in 512..65535", o.UDPSize)
+	}
+	if o.TCPIdleTimeout < 0 {
+		return nil, fmt.Errorf("dns server: tcp idle timeout %v: must not be negative", o.TCPIdleTimeout)
+	}
+	if o.TCPIdleTimeout == 0 {
+		o.TCPIdleTimeout = defaultIdle
+	}
+	if o.TCPMaxConnections < 0 {
+		return nil, fmt.Errorf("dns server: tcp max connections %d: must not be negative", o.TCPMaxConnections)
+	}
+	if o.TCPMaxConnections == 0 {
+		o.TCPMaxConnections = defaultMaxConns
+	}
+	if len(o.NSID) > maxNSID {
+		return nil, fmt.Errorf("dns server: nsid is %d bytes: at most %d", len(o.NSID), maxNSID)
+	}
+	if len(o.Identity) > 255 || len(o.VersionBind) > 255 {
+		return nil, errors.New("dns server: identity and version must be at most 255 bytes")
+	}
+	for _, ap := range o.Listen {
+		if !ap.IsValid() {
+			return nil, fmt.Errorf("dns server: listen address %v: invalid", ap)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		opts:      o,
+		log:       o.Logger,
+		done:      make(chan struct{}),
+		conns:     map[*tcpConn]struct{}{},
+		ioTimeout: min(o.TCPIdleTimeout, tcpMaxReadDuration),
+	}
+	s.h = &handler{
+		src:     o.Source,
+		udpSize: o.UDPSize,
+		zones:   newZoneNames(),
+	}
+	if o.NSID != "" {
+		s.h.nsid = []byte(o.NSID)
+	}
+	if o.Identity != "" {
+		s.h.identity = txtEscape(o.Identity)
+	}
+	if o.VersionBind != "" {
+		s.h.version = txtEscape(o.VersionBind)
+	}
+	s.coll = newCollector(s.h.zones, &s.tcpConns, &s.tcpRejected)
+	s.tcpCtr = &counters{proto: protoTCP}
+	s.coll.add(s.tcpCtr)
+	if err := o.Registry.Register(s.coll); err != nil {
+		return nil, fmt.Errorf("dns server: register metrics: %w", err)
+	}
+	return s, nil
+}
+
+// newUDPWorker returns a worker with its own cache and counters.
+func (s *Server) newUDPWorker() *worker {
+	ctr := &counters{proto: protoUDP}
+	s.coll.add(ctr)
+	return s.h.newWorker(protoUDP, newCache(defaultCacheEntries, defaultCacheBytes), ctr)
+}
+
+// Start binds every socket and starts serving. On a bind error it closes
+// what it opened and returns the error.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("dns server: already started")
+	}
+	if s.closing.Load() {
+		return errors.New("dns server: shut down")
+	}
+	var udp []*net.UDPConn
+	var lns []*net.TCPListener
+	var udpAddrs, tcpAddrs []net.Addr
+	closeAll := func() {
+		for _, c := range udp {
+			c.Close()
+		}
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	for _, ap := range s.opts.Listen {
+		u, l, err := s.bind(ap)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		udp = append(udp, u...)
+		lns = append(lns, l)
+		udpAddrs = append(udpAddrs, u[0].LocalAddr())
+		tcpAddrs = append(tcpAddrs, l.Addr())
+	}
+	s.started = true
+	s.udp, s.lns, s.udpAddrs, s.tcpAddrs = udp, lns, udpAddrs, tcpAddrs
+	for _, c := range udp {
+		s.wg.Add(1)
+		go s.serveUDP(c, s.newUDPWorker())
+	}
+	for _, l := range lns {
+		s.wg.Add(1)
+		go s.serveTCP(l)
+	}
+	s.log.Info("dns server started", "udp", fmt.Sprint(udpAddrs), "tcp", fmt.Sprint(tcpAddrs), "sockets_per_address", s.opts.SocketsPerAddress)
+	return nil
+}
+
+// bind opens the UDP sockets and the TCP listener of one address. Port 0
+// picks a port free for both; the choice is retried a few times.
+func (s *Server) bind(ap netip.AddrPort) ([]*net.UDPConn, *net.TCPListener, error) {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	for attempt := 0; ; attempt++ {
+		u, l, err := s.bindOnce(ap)
+		if err == nil {
+			return u, l, nil
+		}
+		if ap.Port() != 0 || attempt >= 20 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("dns server: listen %v: %w", ap, err)
+		}
+	}
+}
+
+func (s *Server) bindOnce(ap netip.AddrPort) (udp []*net.UDPConn, ln *net.TCPListener, err error) {
+	lc := net.ListenConfig{Control: control}
+	un, tn := "udp4", "tcp4"
+	if ap.Addr().Is6() {
+		un, tn = "udp6", "tcp6"
+	}
+	defer func() {
+		if err != nil {
+			for _, c := range udp {
+				c.Close()
+			}
+			udp = nil
+		}
+	}()
+	addr := ap
+	for range s.opts.SocketsPerAddress {
+		pc, err := lc.ListenPacket(context.Background(), un, addr.String())
+		if err != nil {
+			return udp, nil, err
+		}
+		c := pc.(*net.UDPConn)
+		_ = c.SetReadBuffer(udpReadBuffer) // best effort: capped by net.core.rmem_max
+		udp = append(udp, c)
+		a := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		addr = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	l, err := lc.Listen(context.Background(), tn, addr.String())
+	if err != nil {
+		return udp, nil, err
+	}
+	return udp, l.(*net.TCPListener), nil
+}
+
+// UDPAddrs returns the bound UDP addresses, one per Listen entry.
+func (s *Server) UDPAddrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.udpAddrs...)
+}
+
+// TCPAddrs returns the bound TCP addresses, one per Listen entry.
+func (s *Server) TCPAddrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.tcpAddrs...)
+}
+
+// Shutdown stops accepting, lets the UDP readers finish their batch and the
+// TCP connections finish the answer they are writing, closes idle
+// connections and every socket, and waits for every goroutine. When ctx
+// ends first, it closes the TCP connections at once, waits, and returns
+// ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing.Swap(true) {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	close(s.done)
+	for _, l := range s.lns {
+		l.Close()
+	}
+	now := time.Now()
+	for _, c := range s.udp {
+		_ = c.SetReadDeadline(now) // the readers finish their batch and return
+	}
+	for c := range s.conns {
+		c.wake()
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	var err error
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.conn.Close()
+		}
+		s.mu.Unlock()
+		<-finished // UDP readers close their sockets: they are awake already
+	}
+	s.log.Info("dns server stopped")
+	return err
+}

@@ -1,0 +1,55 @@
+package dnsserver
+
+import (
+	"errors"
+	"net"
+	"os"
+	"time"
+)
+
+// udpInSize is the receive buffer per message. Queries are small; a larger
+// datagram arrives truncated and is answered as whatever it parses to
+// (FORMERR at worst) or, with batched I/O, dropped and counted malformed.
+const udpInSize = 4096
+
+// serveUDP runs one reader: batched system calls where the platform has
+// them, one packet per call elsewhere.
+// The reader owns its socket and closes it when it returns, so that no
+// system call of the reader can run on a closed (or reused) descriptor.
+func (s *Server) serveUDP(c *net.UDPConn, w *worker) {
+	defer s.wg.Done()
+	defer c.Close()
+	if !s.simpleUDP {
+		if b := newBatchReader(s, c, w); b != nil {
+			b.run()
+			return
+		}
+	}
+	s.serveUDPSimple(c, w)
+}
+
+// serveUDPSimple is the portable loop: one read, one reply, one write.
+func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
+	in := make([]byte, udpInSize)
+	out := make([]byte, 0, s.opts.UDPSize)
+	for {
+		n, addr, err := c.ReadFromUDPAddrPort(in)
+		if s.closing.Load() || (err != nil && stopped(err)) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		t0 := time.Now()
+		out = w.respond(out[:0], in[:n])
+		if len(out) > 0 {
+			_, _ = c.WriteToUDPAddrPort(out, addr)
+		}
+		w.ctr.observe(time.Since(t0), 1)
+	}
+}
+
+// stopped reports whether a read error means the socket is being shut down.
+func stopped(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package dnsserver
+
+import "net"
+
+type batchReader struct{}
+
+// newBatchReader: no batched UDP system calls on this platform.
+func newBatchReader(*Server, *net.UDPConn, *worker) *batchReader { return nil }
+
+func (*batchReader) run() {}
+
+// pktinfo: without batched I/O there is no source address control; bind
+// explicit addresses on this platform.
+func pktinfo(string, int) error { return nil }

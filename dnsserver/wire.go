@@ -1,0 +1,285 @@
+package dnsserver
+
+import "encoding/binary"
+
+// Wire constants used by the hand parser and the hand-built replies.
+const (
+	headerLen  = 12
+	maxNameLen = 255 // wire length of a domain name, root label included
+
+	typeOPT  = 41
+	typeIXFR = 251
+	typeAXFR = 252
+	typeTXT  = 16
+
+	classINET  = 1
+	classCHAOS = 3
+
+	optNSID = 3
+	optECS  = 8
+
+	// Header flag bits (second 16-bit word).
+	flagQR = 1 << 15
+	flagAA = 1 << 10
+	flagTC = 1 << 9
+	flagRD = 1 << 8
+	flagCD = 1 << 4
+
+	opcodeShift = 11
+	opcodeMask  = 0xf
+)
+
+// verdict is what the parser decided about a request.
+type verdict uint8
+
+const (
+	vAnswer  verdict = iota // a well-formed QUERY with one question
+	vDrop                   // no reply at all (short packet, QR set)
+	vFormErr                // FORMERR
+	vNotImp                 // NOTIMP (opcode other than QUERY)
+	vBadVers                // EDNS version > 0
+)
+
+// request is a parsed query. It is a scratch value owned by one worker and
+// reused for every packet: parse fills every field it reads.
+type request struct {
+	id    uint16
+	flags uint16
+
+	// hasQ: exactly one question, parsed. The question is wire[12:qEnd]
+	// as the client sent it; qname holds it lower-cased.
+	hasQ   bool
+	qEnd   int
+	qlen   int // wire length of the qname
+	qname  [maxNameLen]byte
+	qtype  uint16
+	qclass uint16
+
+	// EDNS: edns is true when the (first) OPT RR parsed.
+	edns     bool
+	version  uint8
+	do       bool
+	bufSize  uint16
+	nsid     bool // NSID option present (empty, as RFC 5001 asks)
+	ecsOff   int  // offset of the ECS option data in the request, 0 = none
+	ecsLen   int  // (seam for RFC 7871: parsed later, ignored for now)
+	optCount int
+}
+
+// parse decodes the header, the question and the additional section of msg
+// by hand, bounds-checked, without allocating. It follows NSD: short packets
+// and responses are dropped; an opcode other than QUERY is NOTIMP; a query
+// with a nonzero RCODE, QDCOUNT != 1, an unparseable section, records in
+// the answer or authority section (authority allowed for IXFR), an OPT
+// outside the additional section, more than one OPT, or any additional
+// record other than OPT is FORMERR. Bytes after the last record are
+// ignored, as NSD does unless built with STRICT_MESSAGE_PARSE.
+func (r *request) parse(msg []byte) verdict {
+	r.hasQ, r.edns, r.nsid = false, false, false
+	r.qEnd, r.qlen, r.optCount, r.ecsOff, r.ecsLen = 0, 0, 0, 0, 0
+	r.qtype, r.qclass, r.version, r.do, r.bufSize = 0, 0, 0, false, 0
+	if len(msg) < headerLen {
+		return vDrop
+	}
+	r.id = binary.BigEndian.Uint16(msg)
+	r.flags = binary.BigEndian.Uint16(msg[2:])
+	if r.flags&flagQR != 0 {
+		return vDrop
+	}
+	qd := binary.BigEndian.Uint16(msg[4:])
+	an := binary.BigEndian.Uint16(msg[6:])
+	ns := binary.BigEndian.Uint16(msg[8:])
+	ar := binary.BigEndian.Uint16(msg[10:])
+
+	// The sections are walked whatever the verdict, so that an error reply
+	// can carry the question and an OPT when they parse.
+	ok := r.walk(msg, qd, an, ns, ar)
+	if (r.flags>>opcodeShift)&opcodeMask != 0 {
+		return vNotImp
+	}
+	if !ok || qd != 1 || r.flags&0xf != 0 {
+		return vFormErr
+	}
+	if an != 0 || (ns != 0 && r.qtype != typeIXFR) {
+		return vFormErr
+	}
+	if r.edns && r.version != 0 {
+		return vBadVers
+	}
+	return vAnswer
+}
+
+// walk parses every section; it reports false at the first problem, leaving
+// what parsed before it (question, OPT) in r.
+func (r *request) walk(msg []byte, qd, an, ns, ar uint16) bool {
+	off := headerLen
+	if qd > 0 {
+		end, ok := r.parseQuestion(msg)
+		if !ok {
+			return false
+		}
+		if qd == 1 {
+			r.hasQ = true
+			r.qEnd = end
+		}
+		off = end
+	}
+	for i := 1; i < int(qd); i++ {
+		end, ok := skipName(msg, off)
+		if !ok || end+4 > len(msg) {
+			return false
+		}
+		off = end + 4
+	}
+	for i := 0; i < int(an)+int(ns); i++ {
+		var typ uint16
+		var ok bool
+		off, typ, ok = skipRR(msg, off)
+		if !ok || typ == typeOPT {
+			return false
+		}
+	}
+	for i := 0; i < int(ar); i++ {
+		start := off
+		var typ uint16
+		var ok bool
+		off, typ, ok = skipRR(msg, off)
+		if !ok || typ != typeOPT {
+			// TSIG and SIG(0) are not supported: like any other record
+			// in the additional section of a query, they are FORMERR.
+			return false
+		}
+		r.optCount++
+		if r.optCount > 1 || !r.parseOPT(msg, start, off) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseQuestion parses the first question at offset 12: the name label by
+// label (no compression pointer, no extended label type, at most 255
+// bytes), lower-cased into r.qname, then type and class.
+func (r *request) parseQuestion(msg []byte) (int, bool) {
+	off := headerLen
+	n := 0
+	for {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		if l&0xc0 != 0 {
+			return 0, false
+		}
+		if n+l+1 > maxNameLen || off+l+1 > len(msg) {
+			return 0, false
+		}
+		r.qname[n] = byte(l)
+		for i := 1; i <= l; i++ {
+			c := msg[off+i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			r.qname[n+i] = c
+		}
+		n += l + 1
+		off += l + 1
+		if l == 0 {
+			break
+		}
+	}
+	if off+4 > len(msg) {
+		return 0, false
+	}
+	r.qlen = n
+	r.qtype = binary.BigEndian.Uint16(msg[off:])
+	r.qclass = binary.BigEndian.Uint16(msg[off+2:])
+	return off + 4, true
+}
+
+// skipName skips a name that may end in a compression pointer.
+func skipName(msg []byte, off int) (int, bool) {
+	for n := 0; n <= maxNameLen; {
+		if off >= len(msg) {
+			return 0, false
+		}
+		l := int(msg[off])
+		switch l & 0xc0 {
+		case 0x00:
+			if l == 0 {
+				return off + 1, true
+			}
+			n += l + 1
+			off += l + 1
+		case 0xc0:
+			if off+2 > len(msg) {
+				return 0, false
+			}
+			return off + 2, true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// skipRR skips one resource record and returns its type.
+func skipRR(msg []byte, off int) (int, uint16, bool) {
+	off, ok := skipName(msg, off)
+	if !ok || off+10 > len(msg) {
+		return 0, 0, false
+	}
+	typ := binary.BigEndian.Uint16(msg[off:])
+	rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+	off += 10
+	if off+rdlen > len(msg) {
+		return 0, 0, false
+	}
+	return off + rdlen, typ, true
+}
+
+// parseOPT parses the OPT RR in msg[start:end] (already bounds-checked by
+// skipRR). The owner must be the root; the options must fill the RDATA
+// exactly. Only NSID and ECS are noted; other options are ignored.
+func (r *request) parseOPT(msg []byte, start, end int) bool {
+	if msg[start] != 0 {
+		return false
+	}
+	p := start + 1 // type
+	size := binary.BigEndian.Uint16(msg[p+2:])
+	ttl := binary.BigEndian.Uint32(msg[p+4:])
+	rd := p + 10
+	for rd < end {
+		if rd+4 > end {
+			return false
+		}
+		code := binary.BigEndian.Uint16(msg[rd:])
+		l := int(binary.BigEndian.Uint16(msg[rd+2:]))
+		rd += 4
+		if rd+l > end {
+			return false
+		}
+		switch code {
+		case optNSID:
+			r.nsid = true
+		case optECS:
+			r.ecsOff, r.ecsLen = rd, l
+		}
+		rd += l
+	}
+	r.edns = true
+	r.bufSize = size
+	r.version = uint8(ttl >> 16)
+	r.do = ttl&(1<<15) != 0
+	return true
+}
+
+// udpLimit is the largest UDP reply this request may get: 512 without
+// EDNS, else the client's size clamped to [512, ours].
+func (r *request) udpLimit(ours int) int {
+	if !r.edns {
+		return 512
+	}
+	n := max(int(r.bufSize), 512)
+	return min(n, ours)
+}
