@@ -79,11 +79,13 @@ func (q *request) replyFlags(rcode int) uint16 {
 }
 
 // errorReply builds a reply with no records: the question when exactly one
-// parsed, and an OPT when the query's OPT parsed.
+// parsed (except for FORMERR: the message is not trusted, NSD echoes
+// nothing), and an OPT when the query's OPT parsed.
 func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
 	q := &w.req
 	var qd, ar byte
-	if q.hasQ {
+	echoQ := q.hasQ && rcode != dns.RcodeFormatError
+	if echoQ {
 		qd = 1
 	}
 	if q.edns {
@@ -91,7 +93,7 @@ func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
 	}
 	f := q.replyFlags(rcode)
 	dst = append(dst, byte(q.id>>8), byte(q.id), byte(f>>8), byte(f), 0, qd, 0, 0, 0, 0, 0, ar)
-	if q.hasQ {
+	if echoQ {
 		dst = append(dst, msg[headerLen:q.qEnd]...)
 	}
 	if q.edns {
@@ -381,7 +383,8 @@ func requiredGlue(res zones.Result) func(dns.RR) bool {
 }
 
 // chaos answers the CHAOS class: TXT id.server./hostname.bind. and
-// version.bind./version.server., TTL 0, AA; anything else is REFUSED.
+// version.bind./version.server., TTL 0, AA off (we are not authoritative
+// for CHAOS data; NSD and Knot clear it too); anything else is REFUSED.
 func (h *handler) chaos(name string, qtype uint16) zones.Result {
 	var txt string
 	switch name {
@@ -394,7 +397,6 @@ func (h *handler) chaos(name string, qtype uint16) zones.Result {
 		return zones.Result{Rcode: dns.RcodeRefused}
 	}
 	return zones.Result{
-		Authoritative: true,
 		Answer: []dns.RR{&dns.TXT{
 			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
 			Txt: []string{txt},

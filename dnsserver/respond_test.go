@@ -149,15 +149,15 @@ func respondCases() []respondCase {
 		{name: "NOTIMP UPDATE with records, no question echo for 0 questions", id: 24, req: rawReq(header(24, 5<<opcodeShift, 0, 0, 0, 0)),
 			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: dns.OpcodeUpdate}},
 
-		// FORMERR
+		// FORMERR: header (and OPT) only, no question: the message is not trusted (NSD)
 		{name: "FORMERR QDCOUNT 0", id: 30, req: rawReq(header(30, flagRD, 0, 0, 0, 0)),
 			want: want{rcode: 1, hdrRcode: 1, flags: "qr rd"}},
 		{name: "FORMERR QDCOUNT 0 with OPT", id: 31, req: rawReq(cat(header(31, 0, 0, 0, 0, 1), rawOPT())),
 			want: want{rcode: 1, hdrRcode: 1, flags: "qr", opt: optPlain}},
-		{name: "FORMERR QDCOUNT 2", id: 32, req: rawReq(cat(header(32, flagRD, 2, 0, 0, 0), wwwQuestion, wwwQuestion)),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr rd"}},
-		{name: "FORMERR QDCOUNT 2 with OPT", id: 33, req: rawReq(cat(header(33, 0, 2, 0, 0, 1), wwwQuestion, wwwQuestion, rawOPT())),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", opt: optPlain}},
+		{name: "FORMERR QDCOUNT 2: bare header, RD not copied (NSD)", id: 32, req: rawReq(cat(header(32, flagRD|flagCD, 2, 0, 0, 0), wwwQuestion, wwwQuestion)),
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
+		{name: "FORMERR QDCOUNT 2 with OPT: no OPT", id: 33, req: rawReq(cat(header(33, 0, 2, 0, 0, 1), wwwQuestion, wwwQuestion, rawOPT())),
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR truncated question", id: 34, req: rawReq(cat(header(34, 0, 1, 0, 0, 0), wwwQuestion[:10])),
 			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR question without type and class", id: 35, req: rawReq(cat(header(35, 0, 1, 0, 0, 0), wwwQuestion[:17])),
@@ -168,36 +168,36 @@ func respondCases() []respondCase {
 			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR name over 255", id: 38, req: rawReq(cat(header(38, 0, 1, 0, 0, 0), bytes.Repeat(append([]byte{63}, bytes.Repeat([]byte{'a'}, 63)...), 4), []byte{0, 0, 1, 0, 1})),
 			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
-		{name: "FORMERR two OPTs", id: 39, req: rawReq(cat(header(39, 0, 1, 0, 0, 2), wwwQuestion, rawOPT(), rawOPT())),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A", opt: optPlain}},
+		{name: "FORMERR two OPTs: no OPT", id: 39, req: rawReq(cat(header(39, 0, 1, 0, 0, 2), wwwQuestion, rawOPT(), rawOPT())),
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR record in answer section", id: 40, req: func(t testing.TB) []byte {
 			return withMsg(t, q{id: 40, name: "www.example.com.", qtype: dns.TypeA, rd: true}, func(m *dns.Msg) {
 				rr, _ := dns.NewRR("www.example.com. 60 IN A 192.0.2.1")
 				m.Answer = append(m.Answer, rr)
 			})
-		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr rd", question: "www.example.com. IN A"}},
+		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr rd"}},
 		{name: "FORMERR record in authority section", id: 41, req: func(t testing.TB) []byte {
 			return withMsg(t, q{id: 41, name: "www.example.com.", qtype: dns.TypeA, edns: true}, func(m *dns.Msg) {
 				rr, _ := dns.NewRR("example.com. 60 IN NS ns1.example.com.")
 				m.Ns = append(m.Ns, rr)
 			})
-		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A", opt: optPlain}},
+		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr", opt: optPlain}},
 		{name: "FORMERR OPT in answer section", id: 42, req: rawReq(cat(header(42, 0, 1, 1, 0, 0), wwwQuestion, rawOPT())),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR A record in additional", id: 43, req: func(t testing.TB) []byte {
 			return withMsg(t, q{id: 43, name: "www.example.com.", qtype: dns.TypeA}, func(m *dns.Msg) {
 				rr, _ := dns.NewRR("www.example.com. 60 IN A 192.0.2.1")
 				m.Extra = append(m.Extra, rr)
 			})
-		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+		}, want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR rcode set in query", id: 44, req: rawReq(cat(header(44, 2, 1, 0, 0, 0), wwwQuestion)),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR option overruns OPT", id: 45, req: rawReq(cat(header(45, 0, 1, 0, 0, 1), wwwQuestion, rawOPT(0, 10, 0, 16, 1, 2))),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR OPT owner not root", id: 46, req: rawReq(cat(header(46, 0, 1, 0, 0, 1), wwwQuestion, []byte{1, 'x', 0}, rawOPT()[1:])),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 		{name: "FORMERR OPT rdata beyond message", id: 47, req: rawReq(cat(header(47, 0, 1, 0, 0, 1), wwwQuestion, rawOPT(0, 3, 0, 0)[:13])),
-			want: want{rcode: 1, hdrRcode: 1, flags: "qr", question: "www.example.com. IN A"}},
+			want: want{rcode: 1, hdrRcode: 1, flags: "qr"}},
 
 		// BADVERS
 		{name: "BADVERS", id: 50, req: query(q{id: 50, name: "www.example.com.", qtype: dns.TypeA, rd: true, edns: true, ver: 1, do: true,
@@ -206,13 +206,13 @@ func respondCases() []respondCase {
 
 		// CHAOS
 		{name: "CHAOS id.server", id: 60, req: query(q{id: 60, name: "id.server.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),
-			want: want{flags: "qr aa", question: "id.server. CH TXT", answer: []string{`id.server. 0 CH TXT "ns1 \"lab\""`}}},
+			want: want{flags: "qr", question: "id.server. CH TXT", answer: []string{`id.server. 0 CH TXT "ns1 \"lab\""`}}},
 		{name: "CHAOS hostname.bind, case kept", id: 61, req: query(q{id: 61, name: "HostName.Bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, edns: true}),
-			want: want{flags: "qr aa", question: "HostName.Bind. CH TXT", answer: []string{`HostName.Bind. 0 CH TXT "ns1 \"lab\""`}, opt: optPlain}},
+			want: want{flags: "qr", question: "HostName.Bind. CH TXT", answer: []string{`HostName.Bind. 0 CH TXT "ns1 \"lab\""`}, opt: optPlain}},
 		{name: "CHAOS version.bind", id: 62, req: query(q{id: 62, name: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),
-			want: want{flags: "qr aa", question: "version.bind. CH TXT", answer: []string{`version.bind. 0 CH TXT "geodnsd test"`}}},
+			want: want{flags: "qr", question: "version.bind. CH TXT", answer: []string{`version.bind. 0 CH TXT "geodnsd test"`}}},
 		{name: "CHAOS version.server", id: 63, req: query(q{id: 63, name: "version.server.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),
-			want: want{flags: "qr aa", question: "version.server. CH TXT", answer: []string{`version.server. 0 CH TXT "geodnsd test"`}}},
+			want: want{flags: "qr", question: "version.server. CH TXT", answer: []string{`version.server. 0 CH TXT "geodnsd test"`}}},
 		{name: "CHAOS id.server unset", bare: true, id: 64, req: query(q{id: 64, name: "id.server.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),
 			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "id.server. CH TXT"}},
 		{name: "CHAOS version.bind unset", bare: true, id: 65, req: query(q{id: 65, name: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),

@@ -97,6 +97,15 @@ func (r *request) parse(msg []byte) verdict {
 	if (r.flags>>opcodeShift)&opcodeMask != 0 {
 		return vNotImp
 	}
+	if r.optCount > 1 {
+		r.edns = false // which OPT would we answer? (RFC 6891 §6.1.1; NSD sends none)
+	}
+	if qd > 1 {
+		// As NSD: a message with several questions is not looked into;
+		// the reply is a bare header with QR, the opcode and FORMERR.
+		r.flags &^= flagRD | flagCD
+		r.edns = false
+	}
 	if !ok || qd != 1 || r.flags&0xf != 0 {
 		return vFormErr
 	}

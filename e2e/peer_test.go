@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -91,6 +92,11 @@ func runDifferential(t *testing.T, ref, got *server, exceptions []exception) {
 			continue
 		}
 		if o.ref.msg == nil || o.got.msg == nil {
+			if o.ref.msg == nil && o.got.msg != nil && acceptFormErrForClosedTCP(o.q, o.ref, o.got.msg) {
+				o.accepted = []string{"formerr-where-nsd-closes-tcp"}
+				used[o.accepted[0]]++
+				continue
+			}
 			bad = append(bad, o)
 			continue
 		}
@@ -281,65 +287,12 @@ var acceptedDifferences = []exception{
 	{"cd-copied", expectCDCopied},
 	{"do-copied-in-badvers", expectDOInBADVERS},
 	{"no-extended-dns-error", expectNoEDE},
-	{"minimal-any-lowest-type", expectMinimalANY},
 	{"cname-not-followed-out-of-zone", expectCNAMEStopsAtZone},
+	{"notimp-for-notify", expectNotImpForNotify},
+	{"formerr-for-qdcount-0", expectFormErrForNoQuestion},
 	{"question-echoed-in-error-replies", expectQuestionEchoed},
 	{"chaos-any-refused", expectChaosANYRefused},
 	{"additional-for-in-zone-targets", expectTargetAdditional},
-}
-
-// typesInCorpus are the types present in testdata/zones: enough to tell
-// which RRset of a name has the lowest type number.
-var typesInCorpus = []uint16{
-	dns.TypeA, dns.TypeNS, dns.TypeCNAME, dns.TypeSOA, dns.TypeMX, dns.TypeTXT,
-	dns.TypeAAAA, dns.TypeSRV, dns.TypeDS,
-}
-
-// expectMinimalANY: RFC 8482 lets a server answer ANY with one RRset of its
-// choice. NSD 4.6 picks the first RRset in its own order (the SOA at an
-// apex); geodnsd picks the lowest type number (or the CNAME). Accepted when
-// both answer exactly one RRset owned by the qname, geodnsd's RRset is what
-// NSD answers for that type, and no type below it exists at the name.
-func expectMinimalANY(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg, bool) {
-	if q.qtype != dns.TypeANY || q.qclass != dns.ClassINET || q.opcode != dns.OpcodeQuery ||
-		want.Rcode != dns.RcodeSuccess || got.Rcode != dns.RcodeSuccess || !want.Authoritative {
-		return nil, false
-	}
-	rt, ok1 := singleRRset(want.Answer, q.qname)
-	gt, ok2 := singleRRset(got.Answer, q.qname)
-	if !ok1 || !ok2 || rt == gt {
-		return nil, false
-	}
-	for _, t := range typesInCorpus {
-		if t < gt && len(o.rrset(q.qname, t)) > 0 {
-			return nil, false // a lower type exists: not geodnsd's rule either
-		}
-	}
-	rrs := o.rrset(q.qname, gt)
-	if len(rrs) == 0 {
-		return nil, false
-	}
-	w := want.Copy()
-	w.Answer = nil
-	for _, rr := range rrs {
-		w.Answer = append(w.Answer, dns.Copy(rr))
-	}
-	return w, true
-}
-
-// singleRRset tells the type of an answer made of exactly one RRset owned
-// by name.
-func singleRRset(rrs []dns.RR, name string) (uint16, bool) {
-	if len(rrs) == 0 {
-		return 0, false
-	}
-	t := rrs[0].Header().Rrtype
-	for _, rr := range rrs {
-		if rr.Header().Rrtype != t || !strings.EqualFold(rr.Header().Name, name) {
-			return 0, false
-		}
-	}
-	return t, true
 }
 
 // expectTargetAdditional: with minimal-responses NSD adds additional data
@@ -591,6 +544,48 @@ func expectQuestionEchoed(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg
 		w.SetEdns0(1232, qo.Do()) // Knot answers EDNS in these replies too
 	}
 	return w, true
+}
+
+// expectNotImpForNotify: the issue asks NOTIMP for every opcode other than
+// QUERY; geodnsd takes no zone transfers, so NOTIFY is one of them. NSD 4.6
+// answers a NOTIFY it was not configured to accept with REFUSED (Knot with
+// NOTAUTH: the peers disagree among themselves). Accepted for opcode NOTIFY
+// only: NSD's reply with rcode NOTIMP and AA clear (NSD copies the query's
+// AA bit); question-echoed-in-error-replies then covers the question.
+func expectNotImpForNotify(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg, bool) {
+	if q.opcode != dns.OpcodeNotify || want.Rcode != dns.RcodeRefused || got.Rcode != dns.RcodeNotImplemented {
+		return nil, false
+	}
+	w := want.Copy()
+	w.Rcode, w.Authoritative = dns.RcodeNotImplemented, false
+	return w, true
+}
+
+// expectFormErrForNoQuestion: the issue asks FORMERR for QDCOUNT != 1. NSD
+// 4.6 answers a QDCOUNT=0 query that carries an OPT with NOERROR and an OPT
+// (the shape of an RFC 7873 cookie-only query); geodnsd answers FORMERR,
+// with the OPT. Accepted only for a query with no question and an OPT.
+func expectFormErrForNoQuestion(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg, bool) {
+	if len(q.wire) < 12 || q.wire[4] != 0 || q.wire[5] != 0 || want.Rcode != dns.RcodeSuccess ||
+		got.Rcode != dns.RcodeFormatError || len(want.Question) != 0 || want.IsEdns0() == nil {
+		return nil, false
+	}
+	w := want.Copy()
+	w.Rcode = dns.RcodeFormatError
+	return w, true
+}
+
+// acceptFormErrForClosedTCP: over TCP, NSD 4.6 closes the connection without
+// a reply when a query has no question (QDCOUNT=0, or QDCOUNT=1 and no
+// question bytes); geodnsd answers FORMERR, as over UDP (and as NSD does over
+// UDP). Accepted only for that shape: TCP, NSD sent nothing, geodnsd's reply
+// is a bare FORMERR header with the query's ID.
+func acceptFormErrForClosedTCP(q *queryCase, ref *reply, got *dns.Msg) bool {
+	if q.network != "tcp" || ref.raw != nil || len(q.wire) != 12 {
+		return false
+	}
+	return got.Rcode == dns.RcodeFormatError && got.Id == binary.BigEndian.Uint16(q.wire) &&
+		len(got.Question)+len(got.Answer)+len(got.Ns)+len(got.Extra) == 0
 }
 
 // expectChaosANYRefused: NSD answers CH ANY id.server with the TXT; geodnsd
