@@ -72,6 +72,9 @@ type Zones struct {
 // HTTP configures the HTTP side: /metrics, /healthz, /readyz.
 type HTTP struct {
 	Listen AddrPort `toml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/ (off by default: it is
+	// for operators on a trusted listener, never on a public one).
+	Pprof bool `toml:"pprof"`
 }
 
 // Log configures logging.

@@ -93,8 +93,18 @@ func newBatchReader(s *Server, c *net.UDPConn, w *worker) *batchReader {
 	return b
 }
 
+// recv and send make non-blocking (MSG_DONTWAIT) system calls with
+// RawSyscall6, without telling the scheduler: they never block, and a
+// sendmmsg of a full batch takes tens of microseconds of kernel time, long
+// enough for sysmon to retake the P of a goroutine "in a system call"
+// (after 20 µs) and hand it to another thread, so that every batch cost a
+// P handoff, a wake-up and a slow exitsyscall. With RawSyscall6 the
+// goroutine keeps its P: under dnsperf on 2 shared cores this doubled the
+// queries/s (about 170k -> 340k, same binary otherwise) and lowered the CPU
+// used. When the socket is empty (EAGAIN) the goroutine parks on the
+// runtime poller as before.
 func (b *batchReader) recv(fd uintptr) bool {
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdr[0])), uintptr(len(b.rhdr)), unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhdr[0])), uintptr(len(b.rhdr)), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}
@@ -106,7 +116,7 @@ func (b *batchReader) recv(fd uintptr) bool {
 }
 
 func (b *batchReader) send(fd uintptr) bool {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whdr[b.from])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whdr[b.from])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}

@@ -27,6 +27,8 @@ type Options struct {
 	// Ready reports why the node is not ready to serve, or nil when it is.
 	Ready  func() error
 	Logger *slog.Logger
+	// Pprof mounts Go's profiler under /debug/pprof/.
+	Pprof bool
 }
 
 // Handler returns the router.
@@ -53,6 +55,9 @@ func Handler(o Options) http.Handler {
 		io.WriteString(w, "ready\n")
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	if o.Pprof {
+		r.Mount("/debug", middleware.Profiler())
+	}
 	return r
 }
 

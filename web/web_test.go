@@ -57,3 +57,21 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/nope = %d, want 404", code)
 	}
 }
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s, err := Listen("127.0.0.1:0", Options{Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + s.Addr().String() + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Errorf("pprof %v: /debug/pprof/cmdline = %d, want %d", on, resp.StatusCode, want)
+		}
+		s.Shutdown(context.Background())
+	}
+}

@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	}
 	var hsrv *web.Server
 	if cfg.HTTP.Listen.IsValid() {
-		hsrv, err = web.Listen(cfg.HTTP.Listen.String(), web.Options{Registry: reg, Ready: ready, Logger: log})
+		hsrv, err = web.Listen(cfg.HTTP.Listen.String(), web.Options{Registry: reg, Ready: ready, Logger: log, Pprof: cfg.HTTP.Pprof})
 		if err != nil {
 			log.Error("http listen failed", "err", err)
 			shutdownDNS(srv, log)
