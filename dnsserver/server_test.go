@@ -504,7 +504,15 @@ func TestMetrics(t *testing.T) {
 		{"geodnsd_dns_request_duration_seconds", map[string]string{"proto": "udp"}, 14},
 		{"geodnsd_dns_request_duration_seconds", map[string]string{"proto": "tcp"}, 2},
 	} {
-		if got := metricValue(t, reg, tc.name, tc.labels); got != tc.want {
+		// A reader observes the duration of a batch after sending its
+		// replies: the client may be faster than the count. Wait for it.
+		deadline := time.Now().Add(5 * time.Second)
+		got := metricValue(t, reg, tc.name, tc.labels)
+		for got != tc.want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+			got = metricValue(t, reg, tc.name, tc.labels)
+		}
+		if got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}

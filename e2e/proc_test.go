@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -117,17 +118,18 @@ func (p *proc) logTail() string {
 }
 
 // freePort returns a port that is free for both UDP and TCP on 127.0.0.1 and,
-// when withV6 is set, on ::1. The sockets are closed before it returns, so
-// another process may take the port in between; the servers' start-up fails
-// loudly if that happens.
+// when withV6 is set, on ::1. It is drawn below Linux's ephemeral range
+// (32768-60999 by default), so that no socket bound to port 0 (every other
+// test's clients and listeners) can take it between this check and the
+// server's start; the servers' start-up fails loudly if anything does.
 func freePort(t *testing.T, withV6 bool) int {
 	t.Helper()
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatalf("free port: %v", err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		closers := []io.Closer{l}
 		ok := true
 		hosts := []string{"127.0.0.1"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -25,25 +26,26 @@ ns1       IN A   192.0.2.53
 www    30 IN A   192.0.2.%d
 `
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T, network string) int {
+// freePort returns a loopback port that was free for both UDP and TCP a
+// moment ago, drawn below Linux's ephemeral range so that sockets bound to
+// port 0 cannot take it; start still retries if something does.
+func freePort(t *testing.T) int {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	for range 50 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			c.Close()
+			return port
 		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 type node struct {
@@ -99,17 +101,52 @@ func writeZone(t *testing.T, dir, text string) {
 	}
 }
 
-// start runs geodnsd in-process and waits until it answers over DNS.
+// start runs geodnsd in-process and waits until it answers over DNS. A
+// start that loses its ports to another process is retried on new ones.
 func start(t *testing.T) *node {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		n, code := tryStart(t)
+		if n != nil {
+			return n
+		}
+		if code != exitFail || attempt == 5 {
+			t.Fatalf("geodnsd exited %d before answering", code)
+		}
+	}
+}
+
+// tryStart returns the running node, or nil and the exit code of a run
+// that ended before it answered.
+func tryStart(t *testing.T) (*node, int) {
+	t.Helper()
 	n := &node{dir: t.TempDir(), hup: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
-	dnsPort, httpPort := freePort(t, "udp"), freePort(t, "tcp")
+	dnsPort, httpPort := freePort(t), freePort(t)
 	n.dnsAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	n.httpAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	writeZone(t, n.dir, fmt.Sprintf(testZone, 1))
 	cfg := writeConfig(t, n.dir, dnsPort, httpPort)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { n.done <- run(ctx, []string{"-config", cfg}, n.stdout, n.stderr, n.hup) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := n.query(t, "example.com.", dns.TypeSOA, "udp"); err == nil {
+			break
+		}
+		select {
+		case code := <-n.done:
+			cancel()
+			t.Logf("geodnsd exited %d before answering:\n%s", code, n.stderr)
+			return nil, code
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-n.done
+			t.Fatalf("geodnsd did not answer within 10s\n%s", n.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -121,21 +158,7 @@ func start(t *testing.T) *node {
 			t.Errorf("geodnsd did not stop within 10s")
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := n.query(t, "example.com.", dns.TypeSOA, "udp"); err == nil {
-			return n
-		}
-		select {
-		case code := <-n.done:
-			t.Fatalf("geodnsd exited %d before answering\n%s", code, n.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("geodnsd did not answer within 10s\n%s", n.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	return n, 0
 }
 
 func (n *node) query(t *testing.T, name string, qtype uint16, network string) (*dns.Msg, error) {
