@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"github.com/geodnsd/geodnsd/config"
 	"github.com/geodnsd/geodnsd/deploy"
 	"github.com/geodnsd/geodnsd/dnsserver"
+	"github.com/geodnsd/geodnsd/health"
 	"github.com/geodnsd/geodnsd/web"
 	"github.com/geodnsd/geodnsd/zones"
 )
@@ -50,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	fl.SetOutput(stderr)
 	configPath := fl.String("config", "/etc/geodnsd/geodnsd.toml", "configuration `file`")
 	demo := fl.Bool("demo", false, "run the embedded demo configuration (example.com on 127.0.0.1:5353)")
-	check := fl.Bool("check-config", false, "validate the configuration and every zone, then exit (0 ok, 2 errors)")
+	check := fl.Bool("check-config", false, "validate the configuration, every zone and every check, then exit (0 ok, 2 errors)")
 	if err := fl.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -64,6 +66,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		fmt.Fprintf(stderr, "geodnsd: %v\n", err)
 		return exitConfig
 	}
+	checks, err := health.Compile(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "geodnsd: %s: %v\n", cfg.File, err)
+		return exitConfig
+	}
 	log := newLogger(stderr, cfg.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -71,20 +78,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	store := zones.NewStore(zones.StoreOptions{FS: zfs.fsys, Dir: zfs.dir, Root: zfs.root, Logger: log, Registry: reg})
 	zerr := store.Load()
 	if *check {
-		if zerr != nil {
-			fmt.Fprintf(stderr, "%v\n", zerr)
-			return exitConfig
-		}
-		snap := store.Snapshot()
-		for _, z := range snap.Zones() {
-			fmt.Fprintf(stdout, "zone %s serial %d ok (%s)\n", z.Origin(), z.SOA().Serial, z.File())
-		}
-		fmt.Fprintf(stdout, "config %s ok: %d zones\n", cfg.File, len(snap.Zones()))
-		return exitOK
+		return checkOnly(stdout, stderr, cfg, store, zerr, len(checks))
 	}
 	if zerr != nil {
 		// Serve what loaded; readiness says what did not.
 		log.Error("zones not all loaded", "err", zerr)
+	}
+	prober, err := health.New(health.Options{Logger: log, Registry: reg})
+	if err == nil {
+		err = prober.Update(checks)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "geodnsd: health checks: %v\n", err)
+		return exitConfig
 	}
 
 	srv, err := dnsserver.New(dnsserver.Options{
@@ -128,8 +134,66 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 			return exitFail
 		}
 	}
-	log.Info("geodnsd started", "node", cfg.Node.ID, "dns", cfg.DNS.Listen, "http", cfg.HTTP.Listen, "zones", len(store.Snapshot().Zones()))
+	probeCtx, stopProbes := context.WithCancel(context.Background())
+	probesDone := make(chan error, 1)
+	go func() { probesDone <- prober.Run(probeCtx) }()
+	log.Info("geodnsd started", "node", cfg.Node.ID, "dns", cfg.DNS.Listen, "http", cfg.HTTP.Listen,
+		"zones", len(store.Snapshot().Zones()), "checks", len(checks))
 
+	r := &reloader{file: *configPath, demo: *demo, cfg: cfg, store: store, prober: prober, log: log}
+	r.loop(ctx, hup)
+
+	// Ordered shutdown: not ready → stop DNS (finish in-flight) → stop
+	// probes → stop HTTP (last, so that metrics stay readable meanwhile).
+	log.Info("shutting down")
+	shuttingDown.Store(true)
+	code := exitOK
+	if err := shutdownDNS(srv, log); err != nil {
+		code = exitFail
+	}
+	stopProbes()
+	if err := <-probesDone; err != nil {
+		log.Error("health checks stopped", "err", err)
+		code = exitFail
+	}
+	if hsrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := hsrv.Shutdown(sctx); err != nil {
+			log.Error("http shutdown", "err", err)
+			code = exitFail
+		}
+		cancel()
+	}
+	log.Info("stopped")
+	return code
+}
+
+// checkOnly reports the outcome of -check-config.
+func checkOnly(stdout, stderr io.Writer, cfg *config.Config, store *zones.Store, zerr error, checks int) int {
+	if zerr != nil {
+		fmt.Fprintf(stderr, "%v\n", zerr)
+		return exitConfig
+	}
+	snap := store.Snapshot()
+	for _, z := range snap.Zones() {
+		fmt.Fprintf(stdout, "zone %s serial %d ok (%s)\n", z.Origin(), z.SOA().Serial, z.File())
+	}
+	fmt.Fprintf(stdout, "config %s ok: %d zones, %d sites, %d checks\n", cfg.File, len(snap.Zones()), len(cfg.Sites), checks)
+	return exitOK
+}
+
+// reloader owns the reload loop: SIGHUP reloads the configuration's health
+// checks and every zone; the zones.reload_interval tick reloads zones.
+type reloader struct {
+	file   string
+	demo   bool
+	cfg    *config.Config // the last good configuration
+	store  *zones.Store
+	prober *health.Scheduler
+	log    *slog.Logger
+}
+
+func (r *reloader) loop(ctx context.Context, hup <-chan struct{}) {
 	if hup == nil {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGHUP)
@@ -151,44 +215,75 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		hup = relay
 	}
 	var tick <-chan time.Time
-	if d := cfg.Zones.ReloadInterval.Duration; d > 0 {
+	if d := r.cfg.Zones.ReloadInterval.Duration; d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		tick = t.C
 	}
-	for loop := true; loop; {
+	for {
 		select {
 		case <-ctx.Done():
-			loop = false
+			return
 		case <-hup:
-			log.Info("reloading zones", "cause", "SIGHUP")
-			if err := store.Load(); err != nil {
-				log.Error("zone reload kept the last good version of some zones", "err", err)
+			r.log.Info("reloading", "cause", "SIGHUP")
+			r.reloadConfig()
+			if err := r.store.Load(); err != nil {
+				r.log.Error("zone reload kept the last good version of some zones", "err", err)
 			}
 		case <-tick:
-			if err := store.Load(); err != nil {
-				log.Debug("zone reload kept the last good version of some zones", "err", err)
+			if err := r.store.Load(); err != nil {
+				r.log.Debug("zone reload kept the last good version of some zones", "err", err)
 			}
 		}
 	}
+}
 
-	// Ordered shutdown: not ready → stop DNS (finish in-flight) → stop HTTP.
-	log.Info("shutting down")
-	shuttingDown.Store(true)
-	code := exitOK
-	if err := shutdownDNS(srv, log); err != nil {
-		code = exitFail
+// reloadConfig reads the configuration again and applies what can change
+// while serving: the health checks. A bad file keeps the last good
+// configuration; changes that need a restart are named in the log.
+func (r *reloader) reloadConfig() {
+	if r.demo {
+		return
 	}
-	if hsrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := hsrv.Shutdown(sctx); err != nil {
-			log.Error("http shutdown", "err", err)
-			code = exitFail
+	cfg, _, err := loadConfig(r.file, false)
+	if err != nil {
+		r.log.Error("config reload failed; keeping the last good configuration", "err", err)
+		return
+	}
+	checks, err := health.Compile(cfg)
+	if err == nil {
+		err = r.prober.Update(checks)
+	}
+	if err != nil {
+		r.log.Error("config reload failed; keeping the last good configuration", "err", err)
+		return
+	}
+	for _, k := range restartKeys(r.cfg, cfg) {
+		r.log.Warn("config change needs a restart to take effect", "key", k)
+	}
+	r.cfg = cfg
+	r.log.Info("config reloaded", "file", r.file, "checks", len(checks))
+}
+
+// restartKeys names the sections that differ between old and new and are
+// only read at start.
+func restartKeys(old, cur *config.Config) []string {
+	var keys []string
+	for _, c := range []struct {
+		key  string
+		a, b any
+	}{
+		{"node", old.Node, cur.Node},
+		{"dns", old.DNS, cur.DNS},
+		{"zones", old.Zones, cur.Zones},
+		{"http", old.HTTP, cur.HTTP},
+		{"log", old.Log, cur.Log},
+	} {
+		if !reflect.DeepEqual(c.a, c.b) {
+			keys = append(keys, c.key)
 		}
-		cancel()
 	}
-	log.Info("stopped")
-	return code
+	return keys
 }
 
 func shutdownDNS(srv *dnsserver.Server, log *slog.Logger) error {

@@ -288,3 +288,76 @@ func TestDemoConfigChecks(t *testing.T) {
 		t.Errorf("demo zones: %q", out.String())
 	}
 }
+
+// waitFor polls the metrics page until it contains want (or, with absent,
+// until it no longer does), for at most 15 s.
+func (n *node) waitMetric(t *testing.T, want string, absent bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := n.get(t, "/metrics")
+		if strings.Contains(body, want) != absent {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics: %q present=%v after 15s\n%s", want, absent, n.stderr)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// TestProbesAndConfigReload: the sites of the configuration are probed (at
+// a loopback address, while the endpoint answers a documentation address),
+// their verdicts are exported, and SIGHUP reloads the checks; a bad config
+// keeps the last good one.
+func TestProbesAndConfigReload(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	n := start(t)
+	cfgPath := filepath.Join(n.dir, "geodnsd.toml")
+	base, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := fmt.Sprintf(`
+[sites.dallas]
+endpoints = [{ name = "dal1", address = "192.0.2.10", probe = "127.0.0.1" }]
+[[sites.dallas.checks]]
+name = "web"
+type = "tcp"
+port = %d
+interval = "1s"
+rise = 1
+`, backend.Addr().(*net.TCPAddr).Port)
+	if err := os.WriteFile(cfgPath, append(append([]byte{}, base...), site...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.reload(t)
+	up := `geodnsd_health_verdict{check="web",endpoint="dal1",site="dallas"} 1`
+	n.waitMetric(t, up, false)
+
+	// A broken file changes nothing and says where it is broken.
+	os.WriteFile(cfgPath, append(append([]byte{}, base...), (site+"bogus = 1\n")...), 0o644)
+	n.reload(t)
+	if !strings.Contains(n.stderr.String(), "geodnsd.toml:19: sites.dallas.checks[0].bogus: unknown key") {
+		t.Errorf("bad reload not reported with its position:\n%s", n.stderr)
+	}
+	n.waitMetric(t, up, false)
+
+	// Removing the site stops its check.
+	os.WriteFile(cfgPath, base, 0o644)
+	n.reload(t)
+	n.waitMetric(t, `geodnsd_health_verdict{check="web"`, true)
+}
