@@ -167,35 +167,17 @@ func DecodeEvent(b []byte) (Event, error) {
 	)
 	switch k {
 	case KindObservation:
-		var v Observation
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *Observation) *time.Time { return &v.Time })
 	case KindSyncVerdict:
-		var v SyncVerdict
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *SyncVerdict) *time.Time { return &v.Time })
 	case KindBeat:
-		var v Beat
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *Beat) *time.Time { return &v.Time })
 	case KindCommand:
-		var v Command
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *Command) *time.Time { return &v.Time })
 	case KindDecision:
-		var v Decision
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *Decision) *time.Time { return &v.Time })
 	case KindTick:
-		var v Tick
-		err = strictJSON(p, &v)
-		v.Time, err = utc(v.Time, err)
-		e = v
+		e, err = decodeAs(p, func(v *Tick) *time.Time { return &v.Time })
 	default:
 		if k&Optional != 0 {
 			return Unknown{K: k, Payload: bytes.Clone(p)}, nil
@@ -206,6 +188,16 @@ func DecodeEvent(b []byte) (Event, error) {
 		return nil, fmt.Errorf("decode event kind %d: %w", k, err)
 	}
 	return e, nil
+}
+
+// decodeAs decodes the JSON payload of one event type; at points at its time,
+// which comes back in UTC.
+func decodeAs[T Event](p []byte, at func(*T) *time.Time) (Event, error) {
+	var v T
+	err := strictJSON(p, &v)
+	t := at(&v)
+	*t, err = utc(*t, err)
+	return v, err
 }
 
 // strictJSON decodes exactly one JSON value with no unknown fields.
