@@ -20,6 +20,17 @@ import (
 // dial connects to addr (host:port), timing name resolution and the connection
 // as the phases dns and connect. Resolution is done here, not by the dialer,
 // so that each step is timed and a name with several addresses is tried in order.
+// connect dials t over TCP, recording the phases in res; on failure it
+// returns nil and res.Err says what failed.
+func connect(ctx context.Context, t Target, res *Result) net.Conn {
+	conn, err := dial(ctx, "tcp", t.HostPort(), &res.Phases)
+	if err != nil {
+		res.Err = fmt.Errorf("connect %s: %w", t.HostPort(), err)
+		return nil
+	}
+	return conn
+}
+
 func dial(ctx context.Context, network, addr string, phases *[]Phase) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -27,9 +27,8 @@ func newSMTP(c *config.Check) (ProbeFunc, error) {
 	}
 	return func(ctx context.Context, t Target) Result {
 		var res Result
-		conn, err := dial(ctx, "tcp", t.HostPort(), &res.Phases)
-		if err != nil {
-			res.Err = fmt.Errorf("connect %s: %w", t.HostPort(), err)
+		conn := connect(ctx, t, &res)
+		if conn == nil {
 			return res
 		}
 		defer conn.Close()

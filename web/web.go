@@ -65,7 +65,6 @@ func Handler(o Options) http.Handler {
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
-	log *slog.Logger
 	err chan error
 }
 
@@ -88,7 +87,6 @@ func Listen(addr string, o Options) (*Server, error) {
 			ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		},
 		ln:  ln,
-		log: o.Logger,
 		err: make(chan error, 1),
 	}
 	go func() {

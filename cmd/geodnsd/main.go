@@ -93,19 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		return exitConfig
 	}
 
-	srv, err := dnsserver.New(dnsserver.Options{
-		Listen:            listenAddrs(cfg.DNS.Listen),
-		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
-		UDPSize:           cfg.DNS.UDPSize,
-		TCPIdleTimeout:    cfg.DNS.TCPIdleTimeout.Duration,
-		TCPMaxConnections: cfg.DNS.TCPMaxConnections,
-		NSID:              cfg.DNS.NSID,
-		Identity:          cfg.Node.ID,
-		VersionBind:       cfg.DNS.VersionBind,
-		Source:            store,
-		Logger:            log,
-		Registry:          reg,
-	})
+	srv, err := dnsserver.New(dnsOptions(cfg, store, log, reg))
 	if err != nil {
 		fmt.Fprintf(stderr, "geodnsd: %v\n", err)
 		return exitConfig
@@ -328,12 +316,25 @@ func loadConfig(file string, demo bool) (*config.Config, zoneFS, error) {
 	return cfg, zoneFS{fsys: os.DirFS("/"), dir: strings.TrimPrefix(dir, "/"), root: "/"}, nil
 }
 
-func listenAddrs(l []config.AddrPort) []netip.AddrPort {
-	out := make([]netip.AddrPort, len(l))
-	for i, a := range l {
-		out[i] = a.AddrPort
+// dnsOptions maps the configuration onto the nameserver's options.
+func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg *prometheus.Registry) dnsserver.Options {
+	listen := make([]netip.AddrPort, len(cfg.DNS.Listen))
+	for i, a := range cfg.DNS.Listen {
+		listen[i] = a.AddrPort
 	}
-	return out
+	return dnsserver.Options{
+		Listen:            listen,
+		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
+		UDPSize:           cfg.DNS.UDPSize,
+		TCPIdleTimeout:    cfg.DNS.TCPIdleTimeout.Duration,
+		TCPMaxConnections: cfg.DNS.TCPMaxConnections,
+		NSID:              cfg.DNS.NSID,
+		Identity:          cfg.Node.ID,
+		VersionBind:       cfg.DNS.VersionBind,
+		Source:            src,
+		Logger:            log,
+		Registry:          reg,
+	}
 }
 
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
