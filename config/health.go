@@ -79,6 +79,9 @@ type Site struct {
 	// nil when the site has none. It is always site-wide: type http or https
 	// with url and a json_path comparison, or exec with a command.
 	Sync *Check `toml:"sync"`
+	// Coordinates are where the site is ([latitude, longitude]); nil when
+	// not given. Nearest-site routes need them.
+	Coordinates *Coordinates `toml:"coordinates"`
 }
 
 // Endpoint is one address of a site. In TOML it is either a string
