@@ -4,8 +4,13 @@ package config
 // transport security, and the timing of agreement and of votes.
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -212,3 +217,213 @@ func (h *HostPort) UnmarshalText(b []byte) error {
 
 // String returns the address as host:port.
 func (h HostPort) String() string { return string(h) }
+
+// finishCluster fills in the derived defaults of [cluster] and validates it.
+func (c *Config) finishCluster(v *validator) {
+	cl := &c.Cluster
+	c.finishClusterTiming(v)
+
+	voters := 1 // the one-node cluster
+	if len(cl.Nodes) == 0 {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"listen", cl.Listen.IsValid()}, {"ca", cl.CA != ""}, {"cert", cl.Cert != ""}, {"key", cl.Key != ""}} {
+			if k.set {
+				v.errorf("cluster."+k.key, "given without cluster.nodes: a node with no nodes listed is a one-node cluster and listens for no peers")
+			}
+		}
+	} else {
+		voters = c.finishClusterNodes(v)
+	}
+
+	switch m := cl.MinQuorum; {
+	case m < 0:
+		v.errorf("cluster.min_quorum", "%d is negative (0: a strict majority of the voters)", m)
+	case m > voters:
+		v.errorf("cluster.min_quorum", "%d is more than the %d configured voters: no site could ever be seen down", m, voters)
+	case m > 0 && m < Majority(voters):
+		v.warnf("cluster.min_quorum", "%d is below a strict majority of the %d voters (%d): %d nodes cut off from the others could fail services over on their own", m, voters, Majority(voters), m)
+	}
+	if cl.HistoryLimit < 1 || cl.HistoryLimit > 1_000_000 {
+		v.errorf("cluster.history_limit", "%d is out of range 1..1000000", cl.HistoryLimit)
+	}
+}
+
+func (c *Config) finishClusterTiming(v *validator) {
+	cl := &c.Cluster
+	if cl.VoteTTL.Duration < time.Second {
+		v.errorf("cluster.vote_ttl", "%s is too short (minimum 1s)", cl.VoteTTL.Duration)
+	}
+	if !v.defined("cluster", "beat_interval") {
+		cl.BeatInterval.Duration = cl.VoteTTL.Duration / 3
+	}
+	switch b := cl.BeatInterval.Duration; {
+	case b < 100*time.Millisecond:
+		v.errorf("cluster.beat_interval", "%s is too short (minimum 100ms)", b)
+	case b >= cl.VoteTTL.Duration:
+		v.errorf("cluster.beat_interval", "%s is not shorter than vote_ttl (%s): every node would go stale between two beats", b, cl.VoteTTL.Duration)
+	case b > cl.VoteTTL.Duration/2:
+		v.warnf("cluster.beat_interval", "%s is more than half of vote_ttl (%s): one lost beat makes a node stale", b, cl.VoteTTL.Duration)
+	}
+	// hashicorp/raft's ValidateConfig rules, reported where they are written.
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+	}{
+		{"heartbeat_timeout", cl.HeartbeatTimeout.Duration, 5 * time.Millisecond},
+		{"election_timeout", cl.ElectionTimeout.Duration, 5 * time.Millisecond},
+		{"leader_lease_timeout", cl.LeaderLeaseTimeout.Duration, 5 * time.Millisecond},
+		{"commit_timeout", cl.CommitTimeout.Duration, time.Millisecond},
+		{"snapshot_interval", cl.SnapshotInterval.Duration, time.Second},
+		{"write_timeout", cl.WriteTimeout.Duration, 100 * time.Millisecond},
+		{"max_clock_skew", cl.MaxClockSkew.Duration, 10 * time.Millisecond},
+	} {
+		if d.v < d.min {
+			v.errorf("cluster."+d.key, "%s is too short (minimum %s)", d.v, d.min)
+		}
+	}
+	if cl.ElectionTimeout.Duration < cl.HeartbeatTimeout.Duration {
+		v.errorf("cluster.election_timeout", "%s is shorter than heartbeat_timeout (%s); raft needs it equal or longer", cl.ElectionTimeout.Duration, cl.HeartbeatTimeout.Duration)
+	}
+	if cl.LeaderLeaseTimeout.Duration > cl.HeartbeatTimeout.Duration {
+		v.errorf("cluster.leader_lease_timeout", "%s is longer than heartbeat_timeout (%s); raft needs it equal or shorter", cl.LeaderLeaseTimeout.Duration, cl.HeartbeatTimeout.Duration)
+	}
+	if cl.MaxClockSkew.Duration >= cl.VoteTTL.Duration {
+		v.errorf("cluster.max_clock_skew", "%s is not shorter than vote_ttl (%s): a clock that far off would make every vote's age meaningless", cl.MaxClockSkew.Duration, cl.VoteTTL.Duration)
+	}
+	if cl.SnapshotThreshold < 1 {
+		v.errorf("cluster.snapshot_threshold", "%d: must be at least 1", cl.SnapshotThreshold)
+	}
+}
+
+// finishClusterNodes validates cluster.nodes, node.id's membership, listen
+// and the TLS files, and returns the number of voters.
+func (c *Config) finishClusterNodes(v *validator) int {
+	cl := &c.Cluster
+	ids := map[string]int{}
+	rafts := map[netip.AddrPort]int{}
+	https := map[HostPort]int{}
+	self := -1
+	voters := 0
+	for i, n := range cl.Nodes {
+		key := fmt.Sprintf("cluster.nodes[%d]", i)
+		if !isLabel(n.ID) {
+			v.errorf(key, "id %q is not a plain name: use letters, digits, '-' and '_'", n.ID)
+		}
+		if j, dup := ids[n.ID]; dup {
+			v.errorf(key, "id %q is listed twice (also at cluster.nodes[%d])", n.ID, j)
+		} else {
+			ids[n.ID] = i
+		}
+		if a := n.Raft.AddrPort; a.Addr().IsUnspecified() || a.Port() == 0 {
+			v.errorf(key, "raft address %s: peers dial it, so it needs a real IP address and port", a)
+		}
+		if j, dup := rafts[n.Raft.AddrPort]; dup {
+			v.errorf(key, "raft address %s is also the address of cluster.nodes[%d] (%s)", n.Raft, j, cl.Nodes[j].ID)
+		} else {
+			rafts[n.Raft.AddrPort] = i
+		}
+		if n.HTTP != "" {
+			if j, dup := https[n.HTTP]; dup {
+				v.errorf(key, "http address %s is also the address of cluster.nodes[%d] (%s)", n.HTTP, j, cl.Nodes[j].ID)
+			} else {
+				https[n.HTTP] = i
+			}
+		}
+		if n.ID == c.Node.ID {
+			self = i
+		}
+		if n.Voter {
+			voters++
+		}
+	}
+	if voters == 0 {
+		v.errorf("cluster.nodes", "no voter: at least one node must vote (voter = false is for extra non-voting nodes)")
+	}
+	if self < 0 {
+		if c.Node.ID != "" {
+			v.errorf("node.id", "%q is not one of cluster.nodes (%s)", c.Node.ID, strings.Join(clusterIDs(cl.Nodes), ", "))
+		}
+	} else {
+		raft := cl.Nodes[self].Raft.AddrPort
+		switch l := cl.Listen.AddrPort; {
+		case !l.IsValid():
+			cl.Listen.AddrPort = raft
+		case l.Port() != raft.Port():
+			v.errorf("cluster.listen", "port %d differs from this node's raft address %s (cluster.nodes[%d]): peers dial the raft address, so listen on its port", l.Port(), raft, self)
+		case l.Addr() != raft.Addr() && !l.Addr().IsUnspecified():
+			v.errorf("cluster.listen", "%s is not this node's raft address %s (cluster.nodes[%d]) nor an unspecified address (0.0.0.0 or [::]) that covers it", l, raft, self)
+		}
+	}
+	c.finishClusterTLS(v, self)
+	return voters
+}
+
+func clusterIDs(nodes []ClusterNode) []string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// finishClusterTLS resolves and checks the CA, certificate and key: they load,
+// the certificate is signed by the CA, is valid now, and names node.id.
+func (c *Config) finishClusterTLS(v *validator, self int) {
+	cl := &c.Cluster
+	cl.CA, cl.Cert, cl.Key = c.path(cl.CA), c.path(cl.Cert), c.path(cl.Key)
+	given := 0
+	for _, f := range []string{cl.CA, cl.Cert, cl.Key} {
+		if f != "" {
+			given++
+		}
+	}
+	if given == 0 {
+		if len(cl.Nodes) > 1 {
+			v.errorf("cluster", "ca, cert and key are required with more than one node: raft runs over mutual TLS only")
+		}
+		return
+	}
+	for _, k := range []struct{ key, file string }{{"ca", cl.CA}, {"cert", cl.Cert}, {"key", cl.Key}} {
+		if k.file == "" {
+			v.errorf("cluster."+k.key, "missing: ca, cert and key go together")
+		}
+	}
+	if given < 3 {
+		return
+	}
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(cl.CA)
+	if err != nil {
+		v.errorf("cluster.ca", "%v", err)
+		return
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		v.errorf("cluster.ca", "%s holds no PEM certificate", cl.CA)
+		return
+	}
+	pair, err := tls.LoadX509KeyPair(cl.Cert, cl.Key)
+	if err != nil {
+		v.errorf("cluster.cert", "%v", err)
+		return
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		v.errorf("cluster.cert", "%s: %v", cl.Cert, err)
+		return
+	}
+	inter := x509.NewCertPool()
+	for _, der := range pair.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		v.errorf("cluster.cert", "%s is not a valid certificate of the cluster CA %s: %v", cl.Cert, cl.CA, err)
+	}
+	if self >= 0 && !slices.Contains(leaf.DNSNames, c.Node.ID) {
+		v.errorf("cluster.cert", "%s does not name node %q in a DNS SAN (it names %v): peers would refuse it", cl.Cert, c.Node.ID, leaf.DNSNames)
+	}
+}

@@ -193,6 +193,7 @@ func Parse(src []byte, file string) (*Config, error) {
 		}
 		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
+	v.md = md
 	used := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		path := indexedPath(v.pos, used, k.String())
@@ -204,6 +205,10 @@ func Parse(src []byte, file string) (*Config, error) {
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
 		return nil, v.errs
+	}
+	sort.SliceStable(v.warns, func(i, j int) bool { return v.warns[i].Line < v.warns[j].Line })
+	for _, w := range v.warns {
+		c.Warnings = append(c.Warnings, w.Error())
 	}
 	return c, nil
 }
@@ -230,16 +235,27 @@ func Default() *Config {
 	}
 }
 
-// validator collects positioned errors.
+// validator collects positioned errors and warnings.
 type validator struct {
-	file string
-	pos  *positions
-	errs Errors
+	file  string
+	pos   *positions
+	md    toml.MetaData
+	errs  Errors
+	warns Errors
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: v.pos.line(path), Key: path, Msg: fmt.Sprintf(format, args...)})
 }
+
+// warnf records a warning: allowed, but worth an operator's attention.
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warns = append(v.warns, &Error{File: v.file, Line: v.pos.line(path), Key: path, Msg: "warning: " + fmt.Sprintf(format, args...)})
+}
+
+// defined reports whether the key path (as keys, without indexes) is written
+// in the file, so that an explicit zero can be told from a missing key.
+func (v *validator) defined(keys ...string) bool { return v.md.IsDefined(keys...) }
 
 // finish applies defaults that depend on other fields and validates across fields.
 func (c *Config) finish(v *validator) {
@@ -296,8 +312,22 @@ func (c *Config) finish(v *validator) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		v.errorf("log.format", "%q: want text or json", c.Log.Format)
 	}
+	if c.Node.StateDir != "" && !filepath.IsAbs(c.Node.StateDir) && c.File != "" {
+		c.Node.StateDir = filepath.Join(filepath.Dir(c.File), c.Node.StateDir)
+	}
+	c.finishHTTPSection(v)
 	c.finishHealth(v)
+	c.finishCluster(v)
 	c.finishServices(v)
+}
+
+// path resolves a file name written in the config relative to the config
+// file's directory ("" stays "").
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
 }
 
 func isLabel(s string) bool {

@@ -860,7 +860,7 @@ func indexedPath(p *positions, used map[string]bool, path string) string {
 		if !strings.Contains(k, "[") || stripIndexes(k) != path || used[k] {
 			continue
 		}
-		if best == "" || n < bestLine {
+		if best == "" || n < bestLine || n == bestLine && len(k) < len(best) {
 			best, bestLine = k, n
 		}
 	}

@@ -4,8 +4,12 @@ package config
 // and site coordinates: what decides which site a client is sent to.
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -270,32 +274,229 @@ const countryCodes = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD B
 	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO " +
 	"TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW "
 
-// finishServices fills in each service's defaults and validates services,
-// routes, [geo] and site coordinates.
+// finishServices fills in each service's defaults and validates [geo],
+// services and their routes.
 func (c *Config) finishServices(v *validator) {
-	for name, s := range c.Services {
+	geo := c.finishGeo(v)
+	names := make([]string, 0, len(c.Services))
+	for name := range c.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	owner := map[FQDN]string{} // DNS name -> key path of its first use
+	for _, name := range names {
+		s := c.Services[name]
 		if s == nil {
 			s = &Service{}
 			c.Services[name] = s
 		}
 		s.Name = name
-		if s.Failover == "" {
-			s.Failover = Auto
+		key := "services." + name
+		if !isSiteName(name) {
+			v.errorf(key, "service name %q: use lower-case letters, digits and '-' (a DNS label)", name)
 		}
-		if s.Failback == "" {
-			s.Failback = Manual
+		c.finishService(v, key, s, geo, owner)
+	}
+}
+
+func (c *Config) finishService(v *validator, key string, s *Service, geo geoTypes, owner map[FQDN]string) {
+	if len(s.Names) == 0 {
+		v.errorf(key+".names", "missing: the DNS names of the service, e.g. [\"cas.example.com\"]")
+	}
+	for i, n := range s.Names {
+		nkey := fmt.Sprintf("%s.names[%d]", key, i)
+		if other, dup := owner[n]; dup {
+			v.errorf(nkey, "%s is also at %s: a name belongs to one service", n, other)
+			continue
 		}
-		if s.TTL.Duration == 0 {
-			s.TTL.Duration = DefaultTTL
-		}
-		if s.DownFor.Duration == 0 {
-			s.DownFor.Duration = DefaultDownFor
-		}
-		if s.StableFor.Duration == 0 {
-			s.StableFor.Duration = DefaultStableFor
-		}
-		if s.MinInterval.Duration == 0 {
-			s.MinInterval.Duration = DefaultMinInterval
+		owner[n] = nkey
+	}
+	if len(s.Sites) == 0 {
+		v.errorf(key+".sites", "missing: the sites in preference order (the default route), e.g. [\"dallas\", \"losangeles\"]")
+	}
+	c.checkSites(v, key+".sites", s.Sites, false)
+	for _, d := range []struct {
+		key string
+		d   *Duration
+		def time.Duration
+	}{{"ttl", &s.TTL, DefaultTTL}, {"down_for", &s.DownFor, DefaultDownFor}, {"stable_for", &s.StableFor, DefaultStableFor}, {"min_interval", &s.MinInterval, DefaultMinInterval}} {
+		if !v.defined("services", s.Name, d.key) {
+			d.d.Duration = d.def
 		}
 	}
+	if s.Failover == "" {
+		s.Failover = Auto
+	}
+	if s.Failback == "" {
+		s.Failback = Manual
+	}
+	switch t := s.TTL.Duration; {
+	case t < time.Second || t > MaxTTL:
+		v.errorf(key+".ttl", "%s is out of range 1s..%s", t, MaxTTL)
+	case t%time.Second != 0:
+		v.errorf(key+".ttl", "%s is not a whole number of seconds (DNS TTLs are seconds)", t)
+	}
+	if s.StableFor.Duration > 24*time.Hour || s.DownFor.Duration > 24*time.Hour || s.MinInterval.Duration > 24*time.Hour {
+		for _, d := range []struct {
+			key string
+			d   time.Duration
+		}{{"down_for", s.DownFor.Duration}, {"stable_for", s.StableFor.Duration}, {"min_interval", s.MinInterval.Duration}} {
+			if d.d > 24*time.Hour {
+				v.errorf(key+"."+d.key, "%s is more than a day: a hold-down that long is a manual mode (say failover or failback = \"manual\")", d.d)
+			}
+		}
+	}
+
+	routes := map[string]int{}
+	catchAll := ""
+	for i, r := range s.Routes {
+		rkey := fmt.Sprintf("%s.routes[%d]", key, i)
+		if r == nil {
+			continue
+		}
+		switch j, dup := routes[r.Name]; {
+		case r.Name == "":
+			v.errorf(rkey+".name", "missing: every route needs a name (it appears in status and in failoverctl failover --route)")
+		case r.Name == DefaultRouteName:
+			v.errorf(rkey+".name", "%q is the service's default route (its sites); name this route otherwise", r.Name)
+		case !isCheckName(r.Name):
+			v.errorf(rkey+".name", "%q: use lower-case letters, digits, '-' and '_'", r.Name)
+		case dup:
+			v.errorf(rkey+".name", "route %q is defined twice (also at routes[%d])", r.Name, j)
+		default:
+			routes[r.Name] = i
+		}
+		if catchAll != "" {
+			v.warnf(rkey, "comes after route %q, which matches every located client: it only serves clients without coordinates", catchAll)
+		}
+		if !r.Matchers() && !r.Nearest {
+			v.errorf(rkey, "matches nothing: give continents, countries, subdivisions, asns or prefixes, or nearest = true")
+		}
+		if r.Nearest && !r.Matchers() && catchAll == "" {
+			catchAll = r.Name
+		}
+		if len(r.Sites) == 0 {
+			if r.Nearest {
+				r.Sites = slices.Clone(s.Sites)
+			} else {
+				v.errorf(rkey+".sites", "missing: the sites of this route in preference order")
+			}
+		}
+		c.checkSites(v, rkey+".sites", r.Sites, r.Nearest)
+		if r.Geographic() && c.Geo.Database == "" {
+			v.errorf(rkey, "a geographic route needs [geo] database (a GeoIP2 country or city database)")
+		}
+		if len(r.ASNs) > 0 && c.Geo.ASNDatabase == "" {
+			v.errorf(rkey+".asns", "needs [geo] asn_database (a GeoLite2/GeoIP2 ASN database)")
+		}
+		if (len(r.Subdivisions) > 0 || r.Nearest) && !geo.city && geo.known {
+			v.errorf(rkey, "subdivisions and nearest need a city database, and [geo] database is a %s database", geo.dbType)
+		}
+		for j, a := range r.ASNs {
+			if a == 0 {
+				v.errorf(rkey+".asns", "asns[%d] = 0 is not an AS number", j)
+			}
+		}
+	}
+}
+
+// checkSites checks a site list: known, no duplicates, and with coordinates
+// when nearest.
+func (c *Config) checkSites(v *validator, key string, sites []string, nearest bool) {
+	seen := map[string]int{}
+	for i, name := range sites {
+		skey := fmt.Sprintf("%s[%d]", key, i)
+		site, ok := c.Sites[name]
+		switch j, dup := seen[name]; {
+		case !ok:
+			v.errorf(skey, "unknown site %q (known: %s)", name, sortedKeys(c.Sites))
+		case dup:
+			v.errorf(skey, "site %q is listed twice (also at [%d])", name, j)
+		case nearest && site.Coordinates == nil:
+			v.errorf(skey, "site %q has no coordinates, which a nearest route needs: add coordinates = [latitude, longitude] to [sites.%s]", name, name)
+		}
+		seen[name] = i
+	}
+}
+
+// geoTypes is what validation learnt of the [geo] database.
+type geoTypes struct {
+	known  bool   // dbType was read from the file's metadata
+	dbType string // e.g. "GeoIP2-City"
+	city   bool
+}
+
+// finishGeo resolves the [geo] paths and checks that they are MaxMind DB
+// files of the right kind.
+func (c *Config) finishGeo(v *validator) geoTypes {
+	g := &c.Geo
+	g.Database, g.ASNDatabase = c.path(g.Database), c.path(g.ASNDatabase)
+	var out geoTypes
+	if g.Database != "" {
+		t, err := mmdbType(g.Database)
+		switch {
+		case err != nil:
+			v.errorf("geo.database", "%v", err)
+		case strings.Contains(t, "ASN"):
+			v.errorf("geo.database", "%s is an ASN database (%s): give it as asn_database, and a country or city database here", g.Database, t)
+		case t != "":
+			out = geoTypes{known: true, dbType: t, city: strings.Contains(t, "City") || strings.Contains(t, "Enterprise")}
+		}
+	}
+	if g.ASNDatabase != "" {
+		t, err := mmdbType(g.ASNDatabase)
+		switch {
+		case err != nil:
+			v.errorf("geo.asn_database", "%v", err)
+		case t != "" && !strings.Contains(t, "ASN") && !strings.Contains(t, "ISP") && !strings.Contains(t, "Enterprise"):
+			v.errorf("geo.asn_database", "%s is a %s database, not an ASN database", g.ASNDatabase, t)
+		}
+	}
+	return out
+}
+
+// mmdbMarker starts the metadata section of a MaxMind DB file (MaxMind DB
+// File Format Specification 2.0, "Database Metadata").
+var mmdbMarker = []byte("\xab\xcd\xefMaxMind.com")
+
+// mmdbType reads the database_type of a MaxMind DB file: "" when the
+// metadata does not say it in the simple encoding; an error when the file
+// cannot be read or is not a MaxMind DB file.
+func mmdbType(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	// The metadata is in the last 128 KiB of the file.
+	const tail = 128 << 10
+	off := st.Size() - tail
+	if off < 0 {
+		off = 0
+	}
+	buf := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return "", err
+	}
+	i := bytes.LastIndex(buf, mmdbMarker)
+	if i < 0 {
+		return "", fmt.Errorf("%s is not a MaxMind DB (.mmdb) file", file)
+	}
+	meta := buf[i+len(mmdbMarker):]
+	// The key "database_type" (a UTF-8 string of 13 bytes: control byte
+	// 0x4d) is followed by its value, a short UTF-8 string: control byte
+	// 0x40|length (length < 29).
+	k := bytes.Index(meta, []byte("\x4ddatabase_type"))
+	if k < 0 {
+		return "", nil
+	}
+	rest := meta[k+14:]
+	if len(rest) == 0 || rest[0]>>5 != 2 || int(rest[0]&0x1f) >= 29 || len(rest) < 1+int(rest[0]&0x1f) {
+		return "", nil
+	}
+	return string(rest[1 : 1+int(rest[0]&0x1f)]), nil
 }

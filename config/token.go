@@ -81,3 +81,47 @@ func (h SHA256) Matches(token string) bool {
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], h[:]) == 1
 }
+
+// finishHTTPSection validates [http] tokens and rate limits.
+func (c *Config) finishHTTPSection(v *validator) {
+	h := &c.HTTP
+	names := map[string]int{}
+	hashes := map[SHA256]int{}
+	for i := range h.Tokens {
+		t := &h.Tokens[i]
+		key := fmt.Sprintf("http.tokens[%d]", i)
+		switch j, dup := names[t.Name]; {
+		case t.Name == "":
+			v.errorf(key+".name", "missing: every token needs a name (the actor named in the audit history)")
+		case !isLabel(t.Name):
+			v.errorf(key+".name", "%q is not a plain name: use letters, digits, '-' and '_'", t.Name)
+		case dup:
+			v.errorf(key+".name", "token %q is defined twice (also at http.tokens[%d])", t.Name, j)
+		default:
+			names[t.Name] = i
+		}
+		switch j, dup := hashes[t.SHA256]; {
+		case t.SHA256.IsZero():
+			v.errorf(key+".sha256", "missing: the sha256 of the token in hex (`failoverctl token` makes both)")
+		case dup:
+			v.errorf(key+".sha256", "the same token as http.tokens[%d] (%s): each actor needs a token of its own", j, h.Tokens[j].Name)
+		default:
+			hashes[t.SHA256] = i
+		}
+		if t.Role == "" {
+			v.errorf(key+".role", "missing: read or operator")
+		}
+	}
+	for _, r := range []struct {
+		key   string
+		rate  float64
+		burst int
+	}{{"status", h.StatusRate, h.StatusBurst}, {"admin", h.AdminRate, h.AdminBurst}} {
+		if r.rate < 0 || r.rate > 1e6 {
+			v.errorf("http."+r.key+"_rate", "%v is out of range 0..1000000 requests per second (0: no limit)", r.rate)
+		}
+		if r.rate > 0 && (r.burst < 1 || r.burst > 1e6) {
+			v.errorf("http."+r.key+"_burst", "%d is out of range 1..1000000", r.burst)
+		}
+	}
+}
