@@ -21,6 +21,14 @@ func sampleEvents() []Event {
 		Observation{Time: at(time.Second).In(tz), Node: "ns2", Site: "dallas", Check: "uplink", Up: true},
 		SyncVerdict{Time: at(2 * time.Second), Node: "ns1", Site: "dallas", Check: "replication", InSync: false, Reason: "copy_queue_length=12"},
 		Beat{Time: at(3 * time.Second), Node: "ns3"},
+		Beat{Time: at(3 * time.Second), Node: "ns3", Clock: at(2 * time.Second).In(tz), Digest: "sha256:00ff", Verdicts: "sha256:ff00"},
+		VerdictSet{Time: at(3 * time.Second), Node: "ns2",
+			Observations: []Observation{
+				{Site: "dallas", Endpoint: "192.0.2.10", Check: "https", Up: true, Reason: "200"},
+				{Time: at(time.Second).In(tz), Node: "ns2", Site: "dallas", Check: "uplink"},
+			},
+			Sync: []SyncVerdict{{Site: "dallas", Check: "replication", InSync: true, Reason: "lag=0"}}},
+		VerdictSet{Time: at(3 * time.Second), Node: "ns2"},
 		Tick{Time: at(4 * time.Second)},
 		Command{Time: at(5 * time.Second), Op: OpPromote, Site: "dallas", Force: true, Reason: "verified", Actor: "alice"},
 		Command{Time: at(5 * time.Second), Op: OpMode, Service: "cas", Mode: Manual, Failback: Auto},
@@ -56,7 +64,7 @@ func TestEventRoundTrip(t *testing.T) {
 		}
 	}
 	b, _ := EncodeEvent(Beat{Time: at(0), Node: "ns1"})
-	if want := "\x03" + `{"time":"2025-03-01T12:00:00Z","node":"ns1"}`; string(b) != want {
+	if want := "\x03" + `{"time":"2025-03-01T12:00:00Z","node":"ns1","clock":"0001-01-01T00:00:00Z"}`; string(b) != want {
 		t.Fatalf("beat encodes as %q; want %q", b, want)
 	}
 }
@@ -98,9 +106,12 @@ func TestDecodeEventErrors(t *testing.T) {
 // testdata as the version-1 snapshot that later versions must keep reading.
 func goldenState(t testing.TB) *State {
 	sp := threeSiteSpec(Auto, Auto)
+	sp.Sites[0].Endpoints = []Endpoint{{Name: "web1", Address: "192.0.2.10"}, {Name: "web2", Address: "192.0.2.11"}}
 	sp.Services = append(sp.Services, ServiceSpec{Name: "web", Names: []string{"www.example.com."},
 		Routes: []RouteSpec{{Name: "eu", Sites: []string{"london", "dallas"}}, {Name: "default", Sites: []string{"dallas", "london"}}},
-		Policy: Policy{Failover: Manual, Failback: Manual, DownFor: time.Minute}})
+		Policy: Policy{Failover: Manual, Failback: Manual, DownFor: time.Minute}},
+		ServiceSpec{Name: "mx", Names: []string{"mx.example.com."},
+			Routes: []RouteSpec{{Name: "default", Sites: []string{"losangeles", "london"}}}})
 	sp.Nodes = []string{"ns3", "ns1", "ns2"}
 	sp.VoteTTL = time.Hour
 	s, err := New(sp, t0)
@@ -111,7 +122,7 @@ func goldenState(t testing.TB) *State {
 	for _, n := range []string{"ns1", "ns2", "ns3"} {
 		for _, site := range sp.Sites {
 			for _, ep := range site.Endpoints {
-				events = append(events, Observation{Time: at(0), Node: n, Site: site.Name, Endpoint: ep, Check: "https", Up: true, Reason: "200"})
+				events = append(events, Observation{Time: at(0), Node: n, Site: site.Name, Endpoint: ep.Name, Check: "https", Up: true, Reason: "200"})
 			}
 			events = append(events, SyncVerdict{Time: at(0), Node: n, Site: site.Name, Check: "replication", InSync: true, Reason: "lag=0"})
 		}
@@ -120,13 +131,24 @@ func goldenState(t testing.TB) *State {
 	events = append(events,
 		Tick{Time: at(2 * time.Minute)},
 		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "web", Site: "london", Route: "default", Actor: "alice", Reason: "dallas uplink"},
+		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "mx", Site: "london", Actor: "alice", Reason: "test"},
 		Command{Time: at(4 * time.Minute), Op: OpFreeze, Actor: "bob"},
-		Beat{Time: at(5 * time.Minute), Node: "ns1"},
+		Beat{Time: at(5 * time.Minute), Node: "ns1", Clock: at(5*time.Minute - time.Second), Digest: "sha256:c0ffee", Verdicts: "sha256:beef"},
+		VerdictSet{Time: at(5 * time.Minute), Node: "ns2", Observations: []Observation{
+			{Site: "dallas", Endpoint: "web1", Check: "https", Up: true, Reason: "200"},
+			{Site: "london", Check: "uplink", Up: true},
+		}, Sync: []SyncVerdict{{Site: "losangeles", Check: "replication", InSync: true, Reason: "lag=0"}}},
 	)
 	for _, e := range events {
 		if _, err := Apply(s, e); err != nil {
 			t.Fatalf("Apply(%#v): %v", e, err)
 		}
+	}
+	// mx is removed: its epoch stays behind.
+	sp.Services = sp.Services[:2]
+	s, err = Respec(s, sp, at(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -193,8 +215,8 @@ func TestCloneIsIndependent(t *testing.T) {
 	before, _ := MarshalSnapshot(s)
 	c := s.Clone()
 	for _, e := range []Event{
-		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "192.0.2.10", Check: "https", Reason: "reset"},
-		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "192.0.2.10", Check: "icmp", Up: true},
+		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "web1", Check: "https", Reason: "reset"},
+		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "web1", Check: "icmp", Up: true},
 		SyncVerdict{Time: at(time.Hour), Node: "ns2", Site: "losangeles", Check: "replication", Reason: "lag"},
 		Command{Time: at(time.Hour), Op: OpThaw},
 		Command{Time: at(time.Hour), Op: OpDrain, Site: "london", Force: true, Reason: "x"},

@@ -26,9 +26,9 @@ func propSpec(r *rand.Rand, nodes int) Spec {
 	}
 	sp := Spec{
 		Sites: []SiteSpec{
-			{Name: "dallas", Endpoints: []string{"d1", "d2"}, SyncCheck: "replication"},
-			{Name: "losangeles", Endpoints: []string{"l1", "l2"}, SyncCheck: "replication"},
-			{Name: "london", Endpoints: []string{"u1"}},
+			{Name: "dallas", Endpoints: eps("d1", "d2"), SyncCheck: "replication"},
+			{Name: "losangeles", Endpoints: eps("l1", "l2"), SyncCheck: "replication"},
+			{Name: "london", Endpoints: eps("u1")},
 		},
 		Services: []ServiceSpec{
 			{Name: "cas", Names: []string{"cas.example.com."}, Policy: pol(),
@@ -68,7 +68,7 @@ func (g *gen) observation(node string, truthful bool) Event {
 	site := g.site()
 	ep := ""
 	if g.r.IntN(10) > 0 {
-		ep = site.Endpoints[g.r.IntN(len(site.Endpoints))]
+		ep = site.Endpoints[g.r.IntN(len(site.Endpoints))].Name
 	}
 	up := g.truth[site.Name]
 	if !truthful || g.r.IntN(10) == 0 {
@@ -317,13 +317,27 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			g.truth[site] = !g.truth[site]
 		}
 		switch k := r.IntN(100); {
-		case k < 45:
+		case k < 25:
 			_, _ = p.apply(g.observation(g.node(), true))
+		case k < 45:
+			// Most nodes see the same check the same way.
+			o := g.observation(g.node(), true).(Observation)
+			for _, n := range sp.Nodes {
+				if r.IntN(5) > 0 {
+					o.Node = n
+					_, _ = p.apply(o)
+				}
+			}
 		case k < 55:
 			site := g.site()
 			if site.SyncCheck != "" {
-				_, _ = p.apply(SyncVerdict{Time: g.now, Node: g.node(), Site: site.Name, Check: site.SyncCheck,
-					InSync: r.IntN(10) < 7, Reason: "lag"})
+				in := r.IntN(10) < 7
+				for _, n := range sp.Nodes {
+					if r.IntN(3) > 0 {
+						_, _ = p.apply(SyncVerdict{Time: g.now, Node: n, Site: site.Name, Check: site.SyncCheck,
+							InSync: in, Reason: "lag"})
+					}
+				}
 			}
 		case k < 65:
 			_, _ = p.apply(Beat{Time: g.now, Node: g.node()})
@@ -462,7 +476,7 @@ func TestPropertyMinorityNeverMoves(t *testing.T) {
 					continue
 				}
 				for _, site := range sp.Sites {
-					for _, ep := range append([]string{""}, site.Endpoints...) {
+					for _, ep := range append([]string{""}, addrs(site.Endpoints)...) {
 						for _, c := range []string{"https", "smtp"} {
 							mustApply(t, s, Observation{Time: g.now, Node: h, Site: site.Name, Endpoint: ep, Check: c, Up: true})
 						}
