@@ -8,7 +8,7 @@ import (
 	"github.com/geodnsd/geodnsd/web/api"
 )
 
-// The Atlassian Statuspage public API v2 (docs/statuspage-v2.md), as status
+// The Atlassian Statuspage public API v2 (web/testdata/statuspage-v2.md), as status
 // aggregators read it: a service is a component, a failover episode (from a
 // route leaving its preferred site until every route of the service is back)
 // is an incident. Unknown times are null, as Statuspage writes them.
