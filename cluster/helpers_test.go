@@ -277,3 +277,5 @@ func (r *recorder) find(sub string) string {
 	}
 	return ""
 }
+
+func slogNew(h slog.Handler) *slog.Logger { return slog.New(h) }

@@ -18,6 +18,11 @@ import (
 // bootstrap spec and brings raft's membership to the configured one.
 func (c *Cluster) leaderLoop(ctx context.Context) {
 	c.log.Info("cluster leadership", "from", "follower", "to", "leader", "reason", "raft election", "term", c.raft.CurrentTerm())
+	// Apply everything committed before this term first, so that the
+	// leader stamps and decides on the latest state.
+	if err := c.raft.Barrier(c.o.WriteTimeout).Error(); err != nil {
+		c.log.Warn("leader barrier", "err", err)
+	}
 	t := time.NewTicker(c.o.TickInterval)
 	defer t.Stop()
 	for {
@@ -43,15 +48,9 @@ func (c *Cluster) round(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.WriteTimeout)
 	defer cancel()
-	if c.View().State == c.placehold {
-		data, err := encodeSpec(specEntry{Time: c.o.Now().UTC(), Spec: c.o.Spec, Initial: true})
-		if err == nil {
-			_, _, err = c.propose(ctx, data)
-		}
-		if err != nil {
-			c.log.Debug("bootstrap spec not appended", "err", err)
-			return
-		}
+	if err := c.ensureSpec(ctx); err != nil {
+		c.log.Debug("bootstrap spec not appended", "err", err)
+		return
 	}
 	c.reconcile(ctx)
 	now := c.o.Now().UTC()
@@ -84,6 +83,21 @@ func (c *Cluster) round(ctx context.Context) {
 	if _, _, err := c.propose(ctx, data); err != nil {
 		c.log.Warn("decisions not committed", "err", err)
 	}
+}
+
+// ensureSpec appends the bootstrap spec (Options.Spec, marked initial)
+// when this leader's state has none yet; the FSM ignores it if another
+// leader's got in first.
+func (c *Cluster) ensureSpec(ctx context.Context) error {
+	if c.View().State != c.placehold {
+		return nil
+	}
+	data, err := encodeSpec(specEntry{Time: c.o.Now().UTC(), Spec: c.o.Spec, Initial: true})
+	if err != nil {
+		return err
+	}
+	_, _, err = c.propose(ctx, data)
+	return err
 }
 
 // beatClock is one node's clock offset as the leader last saw it.

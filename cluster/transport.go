@@ -33,7 +33,7 @@ type roster struct {
 }
 
 func (r *roster) set(ms []Member) { c := slices.Clone(ms); r.v.Store(&c) }
-func (r *roster) get() []Member  { return *r.v.Load() }
+func (r *roster) get() []Member   { return *r.v.Load() }
 
 func (r *roster) byID(id string) (Member, bool) {
 	for _, m := range r.get() {

@@ -127,6 +127,11 @@ func (c *Cluster) applyLocal(ctx context.Context, req writeReq) (Applied, error)
 	if v := c.View(); v.Halted != "" {
 		return Applied{}, fmt.Errorf("%w: %s", ErrHalted, v.Halted)
 	}
+	if req.Spec == nil {
+		if err := c.ensureSpec(ctx); err != nil {
+			return Applied{}, err
+		}
+	}
 	now := c.o.Now().UTC()
 	var data []byte
 	switch {
