@@ -287,7 +287,7 @@ func TestFSMNormalRejections(t *testing.T) {
 	var rejected []string
 	f.onEvent = func(kind string, err error) { rejected = append(rejected, kind) }
 	data, _ := encodeEvents([]failover.Event{
-		obs("ns9", "dallas", "d1", false), // unknown node: invalid
+		obs("ns9", "dallas", "d1", false),                                      // unknown node: invalid
 		failover.Command{Time: t0, Op: failover.OpPromote, Site: "losangeles"}, // refused: not up
 		obs("ns1", "dallas", "d1", true),
 	})

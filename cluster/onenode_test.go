@@ -3,7 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
-		"os"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
