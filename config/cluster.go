@@ -394,6 +394,12 @@ func (c *Config) finishClusterTLS(v *validator, self int) {
 	if given < 3 {
 		return
 	}
+	for _, k := range []struct{ key, file string }{{"ca", cl.CA}, {"cert", cl.Cert}, {"key", cl.Key}} {
+		if err := smallFile(k.file); err != nil {
+			v.errorf("cluster."+k.key, "%v", err)
+			return
+		}
+	}
 	pool := x509.NewCertPool()
 	pem, err := os.ReadFile(cl.CA)
 	if err != nil {
@@ -426,4 +432,19 @@ func (c *Config) finishClusterTLS(v *validator, self int) {
 	if self >= 0 && !slices.Contains(leaf.DNSNames, c.Node.ID) {
 		v.errorf("cluster.cert", "%s does not name node %q in a DNS SAN (it names %v): peers would refuse it", cl.Cert, c.Node.ID, leaf.DNSNames)
 	}
+}
+
+// smallFile checks that file is a regular file of at most 1 MiB, so that a
+// device or a huge file named by mistake is refused instead of read forever.
+func smallFile(file string) error {
+	st, err := os.Stat(file)
+	switch {
+	case err != nil:
+		return err
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", file)
+	case st.Size() > 1<<20:
+		return fmt.Errorf("%s is larger than 1 MiB: not a PEM certificate or key", file)
+	}
+	return nil
 }

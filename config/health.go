@@ -737,6 +737,10 @@ func (c *Config) finishTLSFiles(v *validator, key string, ch *Check) {
 		}
 	}
 	if ch.CAFile != "" {
+		if err := smallFile(ch.CAFile); err != nil {
+			v.errorf(key+".ca_file", "%v", err)
+			return
+		}
 		pem, err := os.ReadFile(ch.CAFile)
 		if err != nil {
 			v.errorf(key+".ca_file", "%v", err)

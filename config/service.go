@@ -5,9 +5,9 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -65,10 +65,10 @@ func (c *Coordinates) UnmarshalTOML(data any) error {
 			return fmt.Errorf("coordinates must be numbers, not %T", x)
 		}
 	}
-	if v[0] < -90 || v[0] > 90 {
+	if !(v[0] >= -90 && v[0] <= 90) { // also NaN
 		return fmt.Errorf("latitude %v is out of range -90..90", v[0])
 	}
-	if v[1] < -180 || v[1] > 180 {
+	if !(v[1] >= -180 && v[1] <= 180) {
 		return fmt.Errorf("longitude %v is out of range -180..180", v[1])
 	}
 	c.Lat, c.Lon = v[0], v[1]
@@ -459,34 +459,19 @@ func (c *Config) finishGeo(v *validator) geoTypes {
 // File Format Specification 2.0, "Database Metadata").
 var mmdbMarker = []byte("\xab\xcd\xefMaxMind.com")
 
+var errNotMMDB = errors.New("not a MaxMind DB (.mmdb) file")
+
 // mmdbType reads the database_type of a MaxMind DB file: "" when the
 // metadata does not say it in the simple encoding; an error when the file
 // cannot be read or is not a MaxMind DB file.
 func mmdbType(file string) (string, error) {
-	f, err := os.Open(file)
+	meta, err := mmdbMeta(file)
 	if err != nil {
+		if err == errNotMMDB {
+			return "", fmt.Errorf("%s is %w", file, err)
+		}
 		return "", err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	// The metadata is in the last 128 KiB of the file.
-	const tail = 128 << 10
-	off := st.Size() - tail
-	if off < 0 {
-		off = 0
-	}
-	buf := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return "", err
-	}
-	i := bytes.LastIndex(buf, mmdbMarker)
-	if i < 0 {
-		return "", fmt.Errorf("%s is not a MaxMind DB (.mmdb) file", file)
-	}
-	meta := buf[i+len(mmdbMarker):]
 	// The key "database_type" (a UTF-8 string of 13 bytes: control byte
 	// 0x4d) is followed by its value, a short UTF-8 string: control byte
 	// 0x40|length (length < 29).

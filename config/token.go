@@ -117,7 +117,7 @@ func (c *Config) finishHTTPSection(v *validator) {
 		rate  float64
 		burst int
 	}{{"status", h.StatusRate, h.StatusBurst}, {"admin", h.AdminRate, h.AdminBurst}} {
-		if r.rate < 0 || r.rate > 1e6 {
+		if !(r.rate >= 0 && r.rate <= 1e6) { // also NaN
 			v.errorf("http."+r.key+"_rate", "%v is out of range 0..1000000 requests per second (0: no limit)", r.rate)
 		}
 		if r.rate > 0 && (r.burst < 1 || r.burst > 1e6) {
