@@ -373,4 +373,3 @@ func BenchmarkServiceAnswer(b *testing.B) {
 		}
 	}
 }
-
