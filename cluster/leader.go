@@ -181,14 +181,16 @@ func (c *Cluster) skewed() bool {
 	if n < need || absDur(med) <= c.o.MaxClockSkew {
 		return c.stepping.Load()
 	}
-	c.handOver("clock_skew", fmt.Sprintf("this leader's clock differs from the median of %d other nodes' clocks by %s (they are %s), more than max_clock_skew %s: it stops stamping times and hands leadership over",
-		n, absDur(med), aheadBehind(med), c.o.MaxClockSkew))
+	c.handOver("clock_skew", fmt.Sprintf("this leader's clock is %s %s the median of %d other nodes' clocks, more than max_clock_skew %s: it stops stamping times and hands leadership over",
+		absDur(med), aheadBehind(med), n, c.o.MaxClockSkew))
 	return true
 }
 
-func aheadBehind(d time.Duration) string {
-	if d > 0 {
-		return "ahead"
+// aheadBehind says where the leader's clock is, given the others' median
+// offset from it.
+func aheadBehind(med time.Duration) string {
+	if med < 0 {
+		return "ahead of"
 	}
 	return "behind"
 }
