@@ -29,7 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/geodnsd/geodnsd/config"
+	"github.com/geodnsd/geodnsd/node"
 	"github.com/geodnsd/geodnsd/web/api"
 )
 
@@ -54,20 +54,15 @@ func main() {
 }
 
 // validate is `failoverctl validate CONFIG`: the offline check, printing
-// what it found on stdout. It must be the same check as `geodnsd
-// -check-config`; the node package owns that one (node.Validate), and
-// replaces this function when it is wired in. Until then it is the
-// configuration's own validation (config.Load: schema, defaults, cross-field
-// rules with file:line and key path), without zone files or checks.
+// what it found on stdout — the very check of `geodnsd -check-config`
+// (node.Validate): the configuration, every zone, every check, the services
+// against the zones, and the digest the node would report.
 var validate = func(path string, stdout io.Writer) error {
-	cfg, err := config.Load(path)
+	rep, err := node.Validate(node.Source{File: path})
 	if err != nil {
 		return err
 	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stdout, "warning: %s\n", w)
-	}
-	fmt.Fprintf(stdout, "config %s ok: %d sites, %d services\n", cfg.File, len(cfg.Sites), len(cfg.Services))
+	rep.Write(stdout)
 	return nil
 }
 

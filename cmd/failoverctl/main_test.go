@@ -54,21 +54,21 @@ func spec() failover.Spec {
 	}
 }
 
-// node is the real web handler over an in-memory failover state, on a
+// fakeNode is the real web handler over an in-memory failover state, on a
 // loopback server.
-type node struct {
+type fakeNode struct {
 	t   *testing.T
 	mem *web.Memory
 	url string
 }
 
-func newNode(t *testing.T, tokens ...web.Token) *node {
+func newNode(t *testing.T, tokens ...web.Token) *fakeNode {
 	t.Helper()
 	s, err := failover.New(spec(), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, mem: web.NewMemory(s, "ns1")}
+	n := &fakeNode{t: t, mem: web.NewMemory(s, "ns1")}
 	n.mem.SetTTL("cas", 30*time.Second)
 	tokens = append(tokens, web.Token{Name: "alice", SHA256: hashHex(opToken), Role: web.RoleOperator},
 		web.Token{Name: "bob", SHA256: hashHex(readToken), Role: web.RoleRead})
@@ -89,14 +89,14 @@ func newNode(t *testing.T, tokens ...web.Token) *node {
 	return n
 }
 
-func (n *node) apply(e failover.Event) {
+func (n *fakeNode) apply(e failover.Event) {
 	n.t.Helper()
 	if _, err := n.mem.Apply(e); err != nil {
 		n.t.Fatal(err)
 	}
 }
 
-func (n *node) site(site string, up bool, at time.Time) {
+func (n *fakeNode) site(site string, up bool, at time.Time) {
 	n.t.Helper()
 	reason := "200 OK"
 	if !up {
@@ -109,7 +109,7 @@ func (n *node) site(site string, up bool, at time.Time) {
 	}
 }
 
-func (n *node) sync(site string, in bool, reason string, at time.Time) {
+func (n *fakeNode) sync(site string, in bool, reason string, at time.Time) {
 	n.t.Helper()
 	for _, id := range nodes6 {
 		n.apply(failover.SyncVerdict{Time: at, Node: id, Site: site, Check: "replication", InSync: in, Reason: reason})
@@ -118,7 +118,7 @@ func (n *node) sync(site string, in bool, reason string, at time.Time) {
 
 // ctl runs failoverctl against the node with alice's token unless the
 // arguments give another.
-func (n *node) ctl(args ...string) (int, string, string) {
+func (n *fakeNode) ctl(args ...string) (int, string, string) {
 	n.t.Helper()
 	full := []string{"--server", n.url}
 	if !slices.Contains(args, "--token") {
