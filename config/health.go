@@ -737,11 +737,11 @@ func (c *Config) finishTLSFiles(v *validator, key string, ch *Check) {
 		}
 	}
 	if ch.CAFile != "" {
-		if err := smallFile(ch.CAFile); err != nil {
-			v.errorf(key+".ca_file", "%v", err)
-			return
+		var pem []byte
+		err := smallFile(ch.CAFile)
+		if err == nil {
+			pem, err = os.ReadFile(ch.CAFile)
 		}
-		pem, err := os.ReadFile(ch.CAFile)
 		if err != nil {
 			v.errorf(key+".ca_file", "%v", err)
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
@@ -752,7 +752,14 @@ func (c *Config) finishTLSFiles(v *validator, key string, ch *Check) {
 	case (ch.CertFile == "") != (ch.KeyFile == ""):
 		v.errorf(key+".cert_file", "cert_file and key_file go together")
 	case ch.CertFile != "":
-		if _, err := tls.LoadX509KeyPair(ch.CertFile, ch.KeyFile); err != nil {
+		err := smallFile(ch.CertFile)
+		if err == nil {
+			err = smallFile(ch.KeyFile)
+		}
+		if err == nil {
+			_, err = tls.LoadX509KeyPair(ch.CertFile, ch.KeyFile)
+		}
+		if err != nil {
 			v.errorf(key+".cert_file", "client certificate: %v", err)
 		}
 	}
