@@ -189,9 +189,8 @@ func normalize(in Spec) (Spec, error) {
 		sp.MaxClockStep = DefaultMaxClockStep
 	}
 
-	if len(sp.Sites) == 0 {
-		bad("sites", "at least one site is required")
-	}
+	// No sites (and so no services) is a valid spec: a nameserver that
+	// serves zone files only still runs the cluster, to agree on nothing.
 	sites := map[string]bool{}
 	for i, s := range sp.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
