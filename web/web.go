@@ -173,6 +173,7 @@ func Handler(o Options) (http.Handler, error) {
 		return r, nil
 	}
 	rd := &renderer{o: &o, m: m}
+	register(o.Registry, prometheus.Collector(newViewCollector(rd)))
 	public := limit(m, "public", newLimiter(o.PublicRate, o.PublicBurst, o.Now))
 	docs := map[string]string{
 		"/":                                   docPage,
