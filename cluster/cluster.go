@@ -464,7 +464,7 @@ func (c *Cluster) setLeading(leading bool) {
 	c.leaderMu.Lock()
 	defer c.leaderMu.Unlock()
 	switch {
-	case leading && c.stopLead == nil:
+	case leading && c.stopLead == nil && c.ctx.Err() == nil:
 		ctx, cancel := context.WithCancel(c.ctx)
 		c.stopLead = cancel
 		c.skew.reset()
@@ -517,9 +517,11 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		c.shutdownOnce.Do(func() {
+			// Stop the loops, then raft (which ends their pending futures:
+			// barrier, transfer, apply), then wait for them.
 			c.cancel()
-			c.wg.Wait()
 			err := c.raft.Shutdown().Error()
+			c.wg.Wait()
 			if c.fwdSrv != nil {
 				c.fwdSrv.Close()
 				c.fwdClient.CloseIdleConnections()

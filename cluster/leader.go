@@ -160,11 +160,13 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// skewed is the clock guard: the leader compares its clock with the median
-// of the other fresh nodes' (each corrected by half its forwarding round
-// trip). When at least half the voters (besides itself) have beaten within
-// three beat intervals and the median differs from its clock by more than
-// MaxClockSkew, it stops stamping and hands leadership over. It reports
+// skewed is the clock guard: the leader compares its clock with the
+// median clock of the fresh nodes — itself (offset 0) and every node whose
+// beat it stamped within three beat intervals, each corrected by half its
+// forwarding round trip. When those nodes are a majority of the voters and
+// the median differs from its clock by more than MaxClockSkew, it stops
+// stamping and hands leadership over. So one skewed follower cannot depose
+// a good leader, and a skewed leader is outvoted by the others. It reports
 // whether the leader must not stamp.
 func (c *Cluster) skewed() bool {
 	voters := 0
@@ -173,15 +175,15 @@ func (c *Cluster) skewed() bool {
 			voters++
 		}
 	}
-	need := max(1, voters/2)
+	c.skew.record(c.o.ID, 0, time.Now())
 	med, n := c.skew.median(3*c.o.BeatInterval, time.Now())
-	if n > 0 {
+	if n > 1 {
 		c.met.clockOffset.Set(med.Seconds())
 	}
-	if n < need || absDur(med) <= c.o.MaxClockSkew {
+	if n <= voters/2 || absDur(med) <= c.o.MaxClockSkew {
 		return c.stepping.Load()
 	}
-	c.handOver("clock_skew", fmt.Sprintf("this leader's clock is %s %s the median of %d other nodes' clocks, more than max_clock_skew %s: it stops stamping times and hands leadership over",
+	c.handOver("clock_skew", fmt.Sprintf("this leader's clock is %s %s the median of %d fresh nodes' clocks (itself included), more than max_clock_skew %s: it stops stamping times and hands leadership over",
 		absDur(med), aheadBehind(med), n, c.o.MaxClockSkew))
 	return true
 }
