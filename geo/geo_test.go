@@ -349,3 +349,24 @@ func BenchmarkLocateAndRoute(b *testing.B) {
 	}
 	_ = sink
 }
+
+func TestLookupOnly(t *testing.T) {
+	l := openTest(t)
+	a := netip.MustParseAddr("89.160.20.112")
+	full := l.Lookup(a)
+	city := l.LookupOnly(a, true, false)
+	asn := l.LookupOnly(a, false, true)
+	if city.Country != "SE" || city.ASN != 0 || city.ASNPrefix.IsValid() || city.Prefix != full.Prefix {
+		t.Errorf("city only: %+v", city)
+	}
+	if asn.ASN != 29518 || asn.Country != "" || asn.Prefix.IsValid() || asn.ASNPrefix != full.ASNPrefix {
+		t.Errorf("asn only: %+v", asn)
+	}
+	r, err := NewRouter("d", []Rule{{Name: "a", ASNs: []uint32{1}}, {Name: "p", Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, as := r.Needs(); c || !as {
+		t.Errorf("Needs = %v, %v", c, as)
+	}
+}

@@ -89,7 +89,8 @@ type Locator struct {
 // accepts them) and, unless asnPath is "", the ASN database at asnPath. It
 // verifies both completely (search tree and data section) and decodes every
 // record, so that a truncated or corrupt file is refused here rather than
-// met while answering. Errors name the file. A reload opens a new Locator
+// met while answering; this takes time and memory in proportion to the
+// database's networks and distinct records. Errors name the file. A reload opens a new Locator
 // and swaps it in only when Open succeeded.
 func Open(cityPath, asnPath string) (*Locator, error) {
 	l := &Locator{}
@@ -97,14 +98,22 @@ func Open(cityPath, asnPath string) (*Locator, error) {
 	if l.city, l.cityType, err = openDB(cityPath, "city"); err != nil {
 		return nil, err
 	}
+	codes := map[string]string{} // the few thousand distinct codes, stored once
+	intern := func(s string) string {
+		if v, ok := codes[s]; ok {
+			return v
+		}
+		codes[s] = s
+		return s
+	}
 	if l.places, err = decodeAll(l.city, func(res maxminddb.Result) (*place, error) {
 		var c cityRecord
 		if err := res.Decode(&c); err != nil {
 			return nil, err
 		}
-		p := &place{continent: c.Continent.Code, country: c.Country.ISOCode}
+		p := &place{continent: intern(c.Continent.Code), country: intern(c.Country.ISOCode)}
 		if len(c.Subdivisions) > 0 && c.Subdivisions[0].ISOCode != "" && p.country != "" {
-			p.subdivision = p.country + "-" + c.Subdivisions[0].ISOCode
+			p.subdivision = intern(p.country + "-" + c.Subdivisions[0].ISOCode)
 		}
 		if c.Location.Latitude != nil && c.Location.Longitude != nil {
 			p.lat, p.lon, p.coords = *c.Location.Latitude, *c.Location.Longitude, true
@@ -194,23 +203,31 @@ func (l *Locator) DatabaseTypes() (city, asn string) { return l.cityType, l.asnT
 // record covers and an invalid address give the fields of the zero
 // Location (Prefix still says which network that holds for). A nil Locator
 // knows nothing. Lookup allocates nothing.
-func (l *Locator) Lookup(addr netip.Addr) Location {
+func (l *Locator) Lookup(addr netip.Addr) Location { return l.LookupOnly(addr, true, true) }
+
+// LookupOnly is Lookup reading only the databases asked for: city for the
+// city/country fields and Prefix, asn for ASN and ASNPrefix (see
+// [Router.Needs]); the others stay zero. It saves a search tree walk per
+// query when no rule reads that database.
+func (l *Locator) LookupOnly(addr netip.Addr, city, asn bool) Location {
 	addr = addr.Unmap().WithZone("")
 	loc := Location{Addr: addr}
 	if l == nil || !addr.IsValid() {
 		return loc
 	}
-	res := l.city.Lookup(addr)
-	if res.Err() == nil {
-		loc.Prefix = res.Prefix()
-	}
-	if res.Found() {
-		if p := l.places[res.Offset()]; p != nil {
-			loc.Continent, loc.Country, loc.Subdivision = p.continent, p.country, p.subdivision
-			loc.Latitude, loc.Longitude, loc.HasCoordinates = p.lat, p.lon, p.coords
+	if city {
+		res := l.city.Lookup(addr)
+		if res.Err() == nil {
+			loc.Prefix = res.Prefix()
+		}
+		if res.Found() {
+			if p := l.places[res.Offset()]; p != nil {
+				loc.Continent, loc.Country, loc.Subdivision = p.continent, p.country, p.subdivision
+				loc.Latitude, loc.Longitude, loc.HasCoordinates = p.lat, p.lon, p.coords
+			}
 		}
 	}
-	if l.asn != nil {
+	if asn && l.asn != nil {
 		res := l.asn.Lookup(addr)
 		if res.Err() == nil {
 			loc.ASNPrefix = res.Prefix()

@@ -246,6 +246,16 @@ func NearestRoute(route, site string) string { return route + "/" + site }
 // not modify.
 func (r *Router) Routes() []string { return r.routes }
 
+// Needs reports which databases Route reads: the city/country one (for
+// continents, countries, subdivisions and coordinates) and the ASN one.
+// Prefix rules read neither.
+func (r *Router) Needs() (city, asn bool) {
+	if r == nil {
+		return false, false
+	}
+	return r.usesCity, r.usesASN
+}
+
 // Static reports whether every client gets the default route (no rules):
 // the answer is the same for everyone, and its ECS scope is 0.
 func (r *Router) Static() bool { return len(r.routes) == 1 }

@@ -37,9 +37,10 @@ type Service struct {
 // they route by. Build it with [NewServices]; install it with
 // [Store.SetServices].
 type Services struct {
-	locator *geo.Locator
-	list    []service
-	byName  map[string]int // canonical FQDN -> index in list
+	locator           *geo.Locator
+	list              []service
+	byName            map[string]int // canonical FQDN -> index in list
+	needCity, needASN bool           // some router reads that database
 }
 
 type service struct {
@@ -74,6 +75,8 @@ func NewServices(loc *geo.Locator, list []Service) (*Services, error) {
 		c := service{Service: sv, routes: []string{DefaultRoute}}
 		if sv.Router != nil {
 			c.routes = sv.Router.Routes()
+			city, asn := sv.Router.Needs()
+			s.needCity, s.needASN = s.needCity || city, s.needASN || asn
 		}
 		if len(sv.Names) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no names", where))
@@ -425,10 +428,13 @@ func (s *Snapshot) Dynamic(wire []byte) []int {
 	return s.wildDeps // a wildcard may synthesize it
 }
 
-// Locate looks the client up in the services' geo databases; see
-// [geo.Locator.Lookup].
+// Locate looks the client up in the services' geo databases, those that
+// some router reads; see [geo.Locator.LookupOnly].
 func (s *Snapshot) Locate(client netip.Addr) geo.Location {
-	return s.svcs.Locator().Lookup(client)
+	if s.svcs == nil {
+		return geo.Location{Addr: client}
+	}
+	return s.svcs.locator.LookupOnly(client, s.svcs.needCity, s.svcs.needASN)
 }
 
 // Route returns the route index of service svc (an index from
