@@ -176,6 +176,7 @@ func mutateSpec(r *rand.Rand, sp Spec) Spec {
 		}
 	case 10: // a service renamed
 		svc.Name = unused("svc", svcTaken)
+		svc.Names = []string{svc.Name + ".example.com."}
 	case 11: // endpoints renamed, readdressed or added
 		s := &sp.Sites[pick(len(sp.Sites))]
 		e := &s.Endpoints[pick(len(s.Endpoints))]
@@ -431,7 +432,7 @@ func index(s *State) statusIndex {
 		for j := range sv.routes {
 			r := &sv.routes[j]
 			rs := RouteStatus{Name: sp.Routes[j].Name, Sites: sp.Routes[j].Sites, Active: s.spec.Sites[r.active].Name,
-				Epoch: r.epoch, Condition: r.cond}
+				Epoch: r.epoch, Since: r.since, Reason: r.reason, Condition: r.cond}
 			ss.Routes = append(ss.Routes, rs)
 			x.routes[routeKey(sp.Name, rs.Name)] = rs
 		}
@@ -512,7 +513,8 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			oldKey = k
 		}
 		old, found := before.routes[oldKey]
-		if found && oldKey != key && (old.Active != r.Active || old.Epoch != r.Epoch) && slices.Contains(r.Sites, old.Active) {
+		if found && oldKey != key && (old.Active != r.Active || !old.Since.Equal(r.Since) || old.Reason != r.Reason ||
+			r.Epoch != after.svcs[strings.SplitN(key, "/", 2)[0]].Epoch) {
 			fail("renamed route %s -> %s did not keep its state: %+v then %+v", oldKey, key, old, r)
 		}
 		if found && old.Active == r.Active {
@@ -527,16 +529,16 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			continue
 		}
 		x := atTick.sites[r.Active] // zero value for a new site: no health, no sync
-		anyOK, allDrained, undrainedAllDown, livelyAllResyncing := false, true, true, true
+		// What the route offered: a site anyone may take; an undrained site
+		// not known to be down or resyncing; an undrained site that is up.
+		anyOK, allDrained, anyClean, anyUp := false, true, false, false
 		for _, name := range r.Sites {
 			st := atTick.sites[name]
 			anyOK = anyOK || ok(name)
 			allDrained = allDrained && st.Admin == Drained
 			if st.Admin != Drained {
-				undrainedAllDown = undrainedAllDown && st.Health == Down
-				if st.Health != Down {
-					livelyAllResyncing = livelyAllResyncing && st.Sync == Resyncing
-				}
+				anyClean = anyClean || st.Health != Down && st.Sync != Resyncing
+				anyUp = anyUp || st.Health == Up
 			}
 		}
 		oldActive := atTick.sites[old.Active]
@@ -551,10 +553,10 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			switch {
 			case x.Admin == Drained && !allDrained:
 				fail("respec put %s on drained %s", key, r.Active)
-			case x.Health == Down && !undrainedAllDown:
-				fail("respec put %s on down %s", key, r.Active)
-			case x.Sync == Resyncing && !livelyAllResyncing:
-				fail("respec put %s on resyncing %s", key, r.Active)
+			case x.Health == Down && (anyClean || anyUp):
+				fail("respec put %s on down %s while another undrained site was up or not known to be down or resyncing", key, r.Active)
+			case x.Sync == Resyncing && anyClean:
+				fail("respec put %s on resyncing %s while an undrained site was not known to be down or resyncing", key, r.Active)
 			case anyOK && !ok(r.Active):
 				fail("respec put %s on %s (%s/%s/%s) while a site was up, undrained and in_sync", key, r.Active, x.Health, x.Admin, x.Sync)
 			case !found && ok(r.Sites[0]) && r.Active != r.Sites[0]:

@@ -23,8 +23,9 @@ import (
 //   - A renamed route keeps its state: a new route name of a kept service
 //     takes over the state of a route of that service whose name is gone
 //     and whose site list was exactly the same (same sites, same order; the
-//     first such route in name order). A history entry says so. Any other
-//     change to a renamed route makes it a new route.
+//     first such route in name order), except that its epoch becomes the
+//     service's (so no route name's epoch ever goes down). A history entry
+//     says so. Any other change to a renamed route makes it a new route.
 //   - A route whose active site is no longer in it moves as a decision
 //     would: to the site Decide's failover would pick among its sites (up,
 //     undrained, in_sync; the stable ones first), else to the first site
@@ -139,6 +140,9 @@ func Respec(s *State, spec Spec, now time.Time) (*State, error) {
 				}
 				if slices.Contains(rs.Sites, activeName) {
 					r.active, r.epoch, r.since, r.reason = n.siteIdx[activeName], or.epoch, or.since, or.reason
+					if oldName := ospec.Routes[oj].Name; oldName != rs.Name {
+						r.epoch = sv.epoch // the name may have had a later epoch once
+					}
 					r.cond, r.condSince = or.cond, or.condSince
 					continue
 				}
