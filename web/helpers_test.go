@@ -68,7 +68,7 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	mem   *Memory
 	reg   *prometheus.Registry
 	h     http.Handler
@@ -78,7 +78,7 @@ type env struct {
 
 // newEnv serves the real handler over a Memory backend on a loopback
 // httptest server, with the story spec and every node's verdicts up.
-func newEnv(t *testing.T, fo, fb failover.Mode, opt func(*Options)) *env {
+func newEnv(t testing.TB, fo, fb failover.Mode, opt func(*Options)) *env {
 	t.Helper()
 	s, err := failover.New(storySpec(fo, fb), t0)
 	if err != nil {

@@ -129,7 +129,7 @@ func (m *Memory) Submit(ctx context.Context, c failover.Command) (Applied, error
 		out.Entries = []failover.Entry{}
 	}
 	if c.Service != "" {
-		for _, s := range m.view.State.Status().Services {
+		for _, s := range m.state.Status().Services {
 			if s.Name == c.Service {
 				out.Epoch = s.Epoch
 			}

@@ -30,10 +30,10 @@ func statusOf(v *View, st *failover.Status, self string, n int, now time.Time) a
 	if v.State == nil {
 		return out
 	}
-	spec := v.State.Spec()
 	out.StateTime = api.At(st.Now)
 	out.VoteQuorum, out.FreshNodes = st.Quorum, st.FreshNodes
 	out.Frozen = st.Frozen
+	out.QuorumWarning, out.AnswersVersion = st.QuorumWarning, st.AnswersVersion
 
 	answers := map[[2]string]failover.Answer{}
 	for _, a := range v.State.Answers() {
@@ -59,10 +59,6 @@ func statusOf(v *View, st *failover.Status, self string, n int, now time.Time) a
 		}
 		out.Services = append(out.Services, svc)
 	}
-	siteSpec := map[string]failover.SiteSpec{}
-	for _, s := range spec.Sites {
-		siteSpec[s.Name] = s
-	}
 	for _, s := range st.Sites {
 		site := api.Site{
 			Name: s.Name, Health: string(s.Health), HealthSince: api.At(s.HealthSince),
@@ -74,19 +70,14 @@ func statusOf(v *View, st *failover.Status, self string, n int, now time.Time) a
 			site.SyncVotes = append(site.SyncVotes, api.Vote{Node: v.Node, Up: v.InSync, Check: s.SyncCheck,
 				Reason: v.Reason, Time: api.At(v.Time), Fresh: v.Fresh})
 		}
-		names, addrs := siteEndpoints(siteSpec[s.Name])
 		for _, e := range s.Endpoints {
-			addr := e.Name
-			if i := slices.Index(names, e.Name); i >= 0 {
-				addr = addrs[i]
-			}
-			site.Endpoints = append(site.Endpoints, endpointOf(e, addr))
+			site.Endpoints = append(site.Endpoints, endpointOf(e, e.Address))
 		}
 		out.Sites = append(out.Sites, site)
 	}
 	digests := map[string]bool{}
 	for _, n := range st.Nodes {
-		d, clock := nodeDigest(n)
+		d, clock := n.Digest, n.Clock
 		out.Nodes = append(out.Nodes, api.Node{
 			ID: n.Name, Fresh: n.Fresh, Leader: n.Name == v.Leader, Self: n.Name == self,
 			LastSeen: api.At(n.LastSeen), Clock: api.At(clock),
@@ -280,4 +271,13 @@ func refusalBlocker(err error, c failover.Command, st *failover.Status) (check, 
 		}
 	}
 	return "guard", msg
+}
+
+// answerAddrs returns the addresses an answer gives, in answer order.
+func answerAddrs(a failover.Answer) []string {
+	out := make([]string, 0, len(a.Endpoints))
+	for _, e := range a.Endpoints {
+		out = append(out, e.Address)
+	}
+	return out
 }

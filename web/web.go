@@ -58,12 +58,14 @@ type Options struct {
 	// show; zero means 20.
 	HistoryLen int
 	// PublicRate and PublicBurst limit the public documents per client
-	// address (IPv6: per /64), in requests per second; zero means 20/s with
-	// a burst of 40, a negative rate means no limit.
+	// address (IPv6: per /64), in requests per second; zero means 10/s with
+	// a burst of 20 (config's http.status_rate/status_burst defaults), a
+	// negative rate means no limit (config's 0).
 	PublicRate  float64
 	PublicBurst int
 	// AdminRate and AdminBurst limit /api/v1 per client address; zero
-	// means 5/s with a burst of 20, a negative rate means no limit.
+	// means 5/s with a burst of 10 (config's http.admin_rate/admin_burst
+	// defaults), a negative rate means no limit (config's 0).
 	AdminRate  float64
 	AdminBurst int
 	// CommandTimeout bounds a command: commit, and with ?wait=all its
@@ -93,16 +95,16 @@ func (o *Options) defaults() {
 		o.HistoryLen = 20
 	}
 	if o.PublicRate == 0 {
-		o.PublicRate = 20
+		o.PublicRate = 10
 	}
 	if o.PublicBurst <= 0 {
-		o.PublicBurst = 40
+		o.PublicBurst = 20
 	}
 	if o.AdminRate == 0 {
 		o.AdminRate = 5
 	}
 	if o.AdminBurst <= 0 {
-		o.AdminBurst = 20
+		o.AdminBurst = 10
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 10 * time.Second

@@ -98,6 +98,12 @@ type Status struct {
 	// Quorum needed and fresh voters behind site verdicts.
 	VoteQuorum int `json:"vote_quorum"`
 	FreshNodes int `json:"fresh_nodes"`
+	// QuorumWarning is set when min_quorum lowers the vote quorum below a
+	// strict majority of the configured voters.
+	QuorumWarning string `json:"quorum_warning,omitempty"`
+	// AnswersVersion increments whenever an answer changes; the SOA serial
+	// of zones with service names derives from it.
+	AnswersVersion uint64 `json:"answers_version"`
 
 	Services []Service `json:"services"`
 	Sites    []Site    `json:"sites"`
