@@ -215,7 +215,10 @@ func New(o Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.fsm = &fsm{publish: c.publishState, onHalt: c.onHalt, onEvent: c.onRejected}
-	if fresh {
+	if fresh && o.Join {
+		c.log.Info("cluster join: waiting for the leader to add this node", "node", o.ID)
+	}
+	if fresh && !o.Join {
 		var cfg raft.Configuration
 		for _, m := range o.Members {
 			cfg.Servers = append(cfg.Servers, raft.Server{Suffrage: suffrage(m.Voter), ID: raft.ServerID(m.ID), Address: c.addrOf(m)})

@@ -57,6 +57,11 @@ type Options struct {
 	// snapshots (snapshots/) and the identity file (identity.json). Empty
 	// means in-memory stores: nothing survives Shutdown.
 	StateDir string
+	// Join is for a node added to a running cluster: on first start it
+	// does not bootstrap (a bootstrap with another member list would fork
+	// the log's first entry); it waits until the leader, whose
+	// configuration lists it, adds it. Ignored on later starts.
+	Join bool
 	// ClusterID, if set, names the cluster; a state directory made for
 	// another cluster id is refused. Empty: the id is derived at bootstrap
 	// from the sorted member ids.
