@@ -82,6 +82,9 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"not json", "\x06nope", "invalid character"},
 		{"bad time", "\x06" + `{"time":"yesterday"}`, "cannot parse"},
 		{"time out of range once in UTC", "\x06" + `{"time":"0000-01-01T00:00:00+01:00"}`, "out of range"},
+		{"beat clock out of range", "\x03" + `{"node":"ns1","clock":"0000-01-01T00:00:00+01:00"}`, "out of range"},
+		{"verdict set element time out of range", "\x07" + `{"node":"ns1","observations":[{"time":"0000-01-01T00:00:00+01:00"}],"sync":[]}`, "out of range"},
+		{"verdict set unknown field", "\x07" + `{"node":"ns1","observations":[{"colour":1}]}`, `unknown field "colour"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,8 +205,21 @@ func TestSnapshotVersions(t *testing.T) {
 		{strings.Replace(string(b), `"active":"london"`, `"active":"losangeles"`, 1), `not in route`},
 		{strings.Replace(string(b), `"admin":"active"`, `"admin":"asleep"`, 1), `bad value "asleep"`},
 		{strings.Replace(string(b), `"vote_ttl":3600000000000`, `"vote_ttl":0`, 1), `vote_ttl: must be positive`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"cas","epoch":1}]`, 1), `retired[0]: service "cas"`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"mx","epoch":0}]`, 1), `retired[0]: service "mx" with epoch 0`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"mx","epoch":1},{"service":"mx","epoch":2}]`, 1), `retired[1]`},
+		{strings.Replace(string(b), `"last_seen":"2025-03-01T12:05:00Z","clock"`, `"last_seen":"0001-01-01T00:00:00Z","clock"`, 1), `never seen but has beat fields`},
+		{strings.Replace(string(b), `"clock":"2025-03-01T12:04:59Z"`, `"clock":"2025-03-01T12:04:59+01:00"`, 1), ``},
+		{strings.Replace(string(b), `"answers_version":`, `"answers_version":-`, 1), `cannot unmarshal number -`},
+		{strings.Replace(string(b), `{"name":"web1","address":"192.0.2.10"}`, `{"name":"web1"}`, 1), `sites.dallas.endpoints[0].address: empty address`},
 		{"[]", "cannot unmarshal"},
 	} {
+		if tt.want == "" { // accepted
+			if _, err := UnmarshalSnapshot([]byte(tt.in)); err != nil {
+				t.Errorf("UnmarshalSnapshot = %v", err)
+			}
+			continue
+		}
 		if _, err := UnmarshalSnapshot([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("UnmarshalSnapshot = %v; want %q", err, tt.want)
 		}

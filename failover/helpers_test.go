@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -229,4 +230,13 @@ func wantErr(t *testing.T, err error, target error, text string) {
 	if text != "" && err.Error() != text {
 		t.Fatalf("error =\n  %s\nwant\n  %s", err, text)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -95,7 +95,9 @@ func mutateSpec(r *rand.Rand, sp Spec) Spec {
 			}
 		}
 	}
-	siteTaken := func(n string) bool { return slices.ContainsFunc(sp.Sites, func(s SiteSpec) bool { return s.Name == n }) }
+	siteTaken := func(n string) bool {
+		return slices.ContainsFunc(sp.Sites, func(s SiteSpec) bool { return s.Name == n })
+	}
 	svcTaken := func(n string) bool {
 		return slices.ContainsFunc(sp.Services, func(s ServiceSpec) bool { return s.Name == n })
 	}
