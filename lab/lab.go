@@ -25,8 +25,12 @@ import (
 
 // Options say how to lay the lab out. The zero value is the demo's lab.
 type Options struct {
-	// Nodes is the number of nodes (default 6), on 127.0.0.11, .12, ...
+	// Nodes is the number of nodes (default 6), on 127.0.Net.11, .12, ...
 	Nodes int
+	// Net is the third octet of every lab address (default 0: nodes on
+	// 127.0.0.11–16, backends on 127.0.0.21–49), so that labs of tests
+	// running side by side do not meet.
+	Net byte
 	// DNSPort, HTTPPort and RaftPort are every node's ports (defaults 5353,
 	// 8053 and 7000).
 	DNSPort, HTTPPort, RaftPort int
@@ -56,11 +60,15 @@ type Layout struct {
 	Token string
 }
 
-// Sites are the lab's three sites. Endpoint addresses are documentation
-// addresses that DNS answers with; the backends listen on loopback probe
-// addresses.
-func Sites() []SiteSpec {
-	a := netip.MustParseAddr
+// Sites are the lab's three sites in network 127.0.net.0/24. Endpoint
+// addresses are documentation addresses that DNS answers with; the backends
+// listen on loopback probe addresses.
+func Sites(net byte) []SiteSpec {
+	a := func(s string) netip.Addr {
+		b := netip.MustParseAddr(s).As4()
+		b[2] = net
+		return netip.AddrFrom4(b)
+	}
 	return []SiteSpec{
 		{Name: "dallas", Lat: 32.78, Lon: -96.80, Sync: a("127.0.0.29"), Endpoints: []EndpointSpec{
 			{Name: "dal1", Address: "192.0.2.10", Probe: a("127.0.0.21")},
@@ -113,10 +121,10 @@ func Prepare(dir string, o Options) (*Layout, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Layout{Dir: abs, Sites: Sites(), Token: o.Token}
+	l := &Layout{Dir: abs, Sites: Sites(o.Net), Token: o.Token}
 	var members []cluster.Member
 	for i := range o.Nodes {
-		ip := netip.AddrFrom4([4]byte{127, 0, 0, byte(11 + i)})
+		ip := netip.AddrFrom4([4]byte{127, 0, o.Net, byte(11 + i)})
 		n := NodeSpec{
 			ID:     fmt.Sprintf("ns%d", i+1),
 			DNS:    netip.AddrPortFrom(ip, uint16(o.DNSPort)),

@@ -75,7 +75,7 @@ geodnsd lab: %d nameservers (%s … %s), sites dallas, losangeles, london.
   status page     http://%s/            (any node: %s … %s)
   status JSON     curl -s http://%s/status.json
   ask any node    dig @%s -p %d cas.example.com A +norecurse
-                  dig @%s -p %d www.example.com A +norecurse +subnet=81.2.69.0/24   (Europe → london)
+                  dig @%s -p %d www.example.com A +norecurse +subnet=81.2.69.160/27   (Europe → london)
                   dig @%s -p %d example.com MX +norecurse
   break, repair   curl -X POST %s/dallas/down      (and /dallas/up, /dallas/dal1/down,
                   curl -X POST %s/dallas/behind/12  /dallas/behind/0: replication lag)
