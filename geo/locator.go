@@ -9,6 +9,7 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"os"
 
@@ -193,6 +194,18 @@ func decodeAll[T any](r *maxminddb.Reader, decode func(maxminddb.Result) (T, err
 		out[off] = v
 	}
 	return out, nil
+}
+
+// Networks yields the networks of the city/country database that have a
+// record (benchmarks draw client subnets from them).
+func (l *Locator) Networks() iter.Seq[netip.Prefix] {
+	return func(yield func(netip.Prefix) bool) {
+		for res := range l.city.Networks(maxminddb.SkipEmptyValues()) {
+			if res.Err() != nil || !yield(res.Prefix()) {
+				return
+			}
+		}
+	}
 }
 
 // DatabaseTypes returns the database_type metadata of the city/country

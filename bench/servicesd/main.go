@@ -26,10 +26,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
-
-	"github.com/miekg/dns"
-	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/geodnsd/geodnsd/dnsserver"
 	"github.com/geodnsd/geodnsd/failover"
@@ -54,13 +52,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *gen != "" {
-		if err := generate(*gen, *city, dns.Fqdn(*origin), *n); err != nil {
+		if err := generate(*gen, *city, fqdn(*origin), *n); err != nil {
 			fmt.Fprintln(stderr, "servicesd:", err)
 			return 1
 		}
 		return 0
 	}
-	if err := serve(*listen, *dir, dns.Fqdn(*origin), *city, *asn, *sockets, stderr); err != nil {
+	if err := serve(*listen, *dir, fqdn(*origin), *city, *asn, *sockets, stderr); err != nil {
 		fmt.Fprintln(stderr, "servicesd:", err)
 		return 1
 	}
@@ -119,24 +117,24 @@ func serve(listen, dir, origin, city, asn string, sockets int, stderr io.Writer)
 }
 
 // generate writes n queries for www.<origin> (A 3/4, AAAA 1/4), each with
-// an ECS option (source /24, or /48 for IPv6) from a subnet drawn from the
-// database's own networks (so most clients have a location, in Europe and
-// elsewhere) or, one in five, from a random public IPv4 /24.
+// EDNS(0) and an ECS option (source /24, or /48 for IPv6) from a subnet
+// drawn from the database's own networks (so most clients have a location,
+// in Europe and elsewhere) or, one in five, from a random public IPv4 /24.
 func generate(file, city, origin string, n int) error {
-	db, err := maxminddb.Open(city)
+	loc, err := geo.Open(city, "")
 	if err != nil {
 		return err
 	}
-	defer db.Close()
 	var nets []netip.Prefix
-	for res := range db.Networks(maxminddb.SkipEmptyValues()) {
-		if err := res.Err(); err != nil {
-			return err
-		}
-		nets = append(nets, res.Prefix())
+	for p := range loc.Networks() {
+		nets = append(nets, p)
 	}
 	if len(nets) == 0 {
 		return errors.New("no networks in " + city)
+	}
+	qname, err := wireName("www." + origin)
+	if err != nil {
+		return err
 	}
 	r := rand.New(rand.NewPCG(2026, 11))
 	var out []byte
@@ -153,28 +151,56 @@ func generate(file, city, origin string, n int) error {
 			}
 			p, _ = p.Addr().Prefix(bits)
 		}
-		fam := uint16(1)
-		if p.Addr().Is6() {
-			fam = 2
-		}
-		qt := dns.TypeA
+		qtype := uint16(1) // A
 		if i%4 == 3 {
-			qt = dns.TypeAAAA
+			qtype = 28 // AAAA
 		}
-		m := new(dns.Msg)
-		m.Id = uint16(i)
-		m.SetQuestion("www."+origin, qt)
-		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		o.SetUDPSize(1232)
-		addr := p.Addr().AsSlice() // miekg/dns truncates it to the source prefix
-		o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: fam, SourceNetmask: uint8(p.Bits()), Address: addr}}
-		m.Extra = []dns.RR{o}
-		b, err := m.Pack()
-		if err != nil {
-			return err
-		}
-		out = binary.BigEndian.AppendUint16(out, uint16(len(b)))
-		out = append(out, b...)
+		m := query(uint16(i), qname, qtype, p)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(m)))
+		out = append(out, m...)
 	}
 	return os.WriteFile(file, out, 0o644)
+}
+
+// query packs a query (RD clear) with an OPT RR (payload 1232) carrying an
+// ECS option for p (RFC 7871 §6: the address truncated to the prefix).
+func query(id uint16, qname []byte, qtype uint16, p netip.Prefix) []byte {
+	b := binary.BigEndian.AppendUint16(nil, id)
+	b = append(b, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1) // flags, QD 1, AN 0, NS 0, AR 1
+	b = append(b, qname...)
+	b = binary.BigEndian.AppendUint16(b, qtype)
+	b = binary.BigEndian.AppendUint16(b, 1) // IN
+	family := uint16(1)
+	if p.Addr().Is6() {
+		family = 2
+	}
+	addr := p.Addr().AsSlice()[:(p.Bits()+7)/8]
+	b = append(b, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0) // root, OPT, 1232, ext rcode, version, flags
+	b = binary.BigEndian.AppendUint16(b, uint16(8+len(addr)))
+	b = binary.BigEndian.AppendUint16(b, 8) // ECS
+	b = binary.BigEndian.AppendUint16(b, uint16(4+len(addr)))
+	b = binary.BigEndian.AppendUint16(b, family)
+	b = append(b, byte(p.Bits()), 0)
+	return append(b, addr...)
+}
+
+// wireName packs a domain name without compression.
+func wireName(name string) ([]byte, error) {
+	name = fqdn(name)
+	var b []byte
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return nil, fmt.Errorf("bad name %q", name)
+		}
+		b = append(b, byte(len(label)))
+		b = append(b, label...)
+	}
+	return append(b, 0), nil
+}
+
+func fqdn(s string) string {
+	if strings.HasSuffix(s, ".") {
+		return s
+	}
+	return s + "."
 }
