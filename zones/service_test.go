@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -370,6 +371,48 @@ func BenchmarkServiceAnswer(b *testing.B) {
 	for b.Loop() {
 		if r := snap.Answer(q); len(r.Answer) != 1 {
 			b.Fatal(r)
+		}
+	}
+}
+
+// A nearest rule: the node expands it into failover routes with
+// geo.ExpandNearest; the client's route index names the route of its
+// nearest site, and the answer is that route's.
+func TestServiceNearest(t *testing.T) {
+	loc, err := geo.Open("../testdata/geoip/GeoIP2-City-Test.mmdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := []geo.Site{{Name: "dallas", Latitude: 32.78, Longitude: -96.80}, {Name: "london", Latitude: 51.51, Longitude: -0.13}}
+	router, err := geo.NewRouter("default", []geo.Rule{{Name: "near", Nearest: sites}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := NewServices(loc, []Service{{Name: "cas", Names: []string{"cas.example.org"}, TTL: 20, Router: router}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &Routing{Version: 1, Answers: []failover.Answer{
+		{Service: "cas", Route: "default", Site: "dallas", Endpoints: ep("192.0.2.10")},
+	}}
+	addrs := map[string]string{"dallas": "192.0.2.10", "london": "203.0.113.10"}
+	for _, e := range geo.ExpandNearest("near", sites) {
+		// The active site of each expanded route is its first site.
+		rt.Answers = append(rt.Answers, failover.Answer{Service: "cas", Route: e.Name, Site: e.Sites[0], Endpoints: ep(addrs[e.Sites[0]])})
+	}
+	snap := newSnapshot([]*Zone{testOrgZone(t)}, svcs, rt)
+	for client, want := range map[string]string{
+		"81.2.69.142":   "203.0.113.10", // London
+		"89.160.20.112": "203.0.113.10", // Linköping
+		"216.160.83.56": "192.0.2.10",   // Milton, WA
+		"175.16.199.1":  "203.0.113.10", // Changchun: nearer London than Dallas
+		"8.8.8.8":       "192.0.2.10",   // no coordinates: the default route
+	} {
+		l := snap.Locate(netip.MustParseAddr(client))
+		r, _ := snap.Route(0, &l)
+		res := snap.Answer(Question{Name: "cas.example.org.", Type: dns.TypeA, Class: dns.ClassINET, Routes: []uint8{uint8(r)}})
+		if len(res.Answer) != 1 || res.Answer[0].(*dns.A).A.String() != want {
+			t.Errorf("%s (route %s): %v, want %s", client, router.Routes()[r], res.Answer, want)
 		}
 	}
 }
