@@ -38,10 +38,61 @@ type worker struct {
 	deps   []int
 	routes []uint8
 	scope  int
+
+	// locs memoises client locations per /24 (IPv4) or /56 (IPv6) for the
+	// snapshot locsVersion (nil: no memo, as for TCP workers); see locate.
+	locs        map[netip.Addr]geo.Location
+	locsVersion uint64
 }
 
+// Location memo bounds: the block a location is memoised for, and the
+// entries kept before the memo starts again empty.
+const (
+	memoBits4 = 24
+	memoBits6 = 56
+	maxMemo   = 1 << 16
+)
+
 func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
-	return &worker{h: h, proto: p, cache: c, ctr: ctr}
+	w := &worker{h: h, proto: p, cache: c, ctr: ctr}
+	if c != nil {
+		w.locs = make(map[netip.Addr]geo.Location)
+	}
+	return w
+}
+
+// locate returns the client's location, from the memo when an address of
+// the same /24 (/56) was located with this snapshot. A location is
+// memoised only when every database network it comes from contains the
+// whole block: then every address of the block has the same location
+// (Addr apart), so the memo answers exactly what the databases would.
+func (w *worker) locate(snap *zones.Snapshot, client netip.Addr) geo.Location {
+	client = client.Unmap()
+	if w.locs == nil || !client.IsValid() {
+		return snap.Locate(client)
+	}
+	if v := snap.Version(); v != w.locsVersion {
+		clear(w.locs)
+		w.locsVersion = v
+	}
+	bits := memoBits4
+	if client.Is6() {
+		bits = memoBits6
+	}
+	block, _ := client.Prefix(bits)
+	key := block.Addr()
+	if loc, ok := w.locs[key]; ok {
+		loc.Addr = client
+		return loc
+	}
+	loc := snap.Locate(client)
+	if loc.Prefix.Bits() <= bits && loc.ASNPrefix.Bits() <= bits {
+		if len(w.locs) >= maxMemo {
+			clear(w.locs)
+		}
+		w.locs[key] = loc
+	}
+	return loc
 }
 
 // respond appends the reply to the request msg to dst and returns it. It
@@ -228,7 +279,7 @@ func (w *worker) route(snap *zones.Snapshot, from netip.Addr) bool {
 			continue
 		}
 		if !located {
-			loc, located = snap.Locate(client), true
+			loc, located = w.locate(snap, client), true
 		}
 		r, scope := snap.Route(i, &loc)
 		w.routes[i] = uint8(min(r, 255))

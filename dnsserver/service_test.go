@@ -282,3 +282,39 @@ func TestServiceCachedNoAlloc(t *testing.T) {
 		t.Errorf("%v allocations per cached service answer", n)
 	}
 }
+
+// The location memo answers exactly what the databases answer, for
+// addresses in and around every network of the test database.
+func TestLocateMemo(t *testing.T) {
+	st := newServiceStore(t)
+	snap := st.Snapshot()
+	w := newTestServer(t, Options{Source: st}).newUDPWorker()
+	loc, err := geo.Open("../testdata/geoip/GeoIP2-City-Test.mmdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []netip.Addr
+	for p := range loc.Networks() {
+		a := p.Addr()
+		addrs = append(addrs, a, a.Prev(), a.Next())
+		if p.Addr().Is4() {
+			b := a.As4()
+			b[3] ^= 0xff
+			addrs = append(addrs, netip.AddrFrom4(b))
+		}
+	}
+	for round := range 2 { // the second round answers from the memo
+		for _, a := range addrs {
+			if !a.IsValid() {
+				continue
+			}
+			got, want := w.locate(snap, a), snap.Locate(a)
+			if got != want {
+				t.Fatalf("round %d: locate(%v) = %+v, want %+v", round, a, got, want)
+			}
+		}
+	}
+	if len(w.locs) == 0 {
+		t.Error("nothing memoised")
+	}
+}
