@@ -2,11 +2,13 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"html"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,11 +23,38 @@ type doc struct {
 	body  []byte
 	etag  string // a strong validator: quoted hex of the body's sha256 prefix
 	ctype string
+	// gz is body gzipped, with its own validator (another representation,
+	// RFC 9110 §8.8.3); nil when compression does not pay.
+	gz     []byte
+	gzEtag string
 }
 
 func newDoc(body []byte, ctype string) doc {
 	sum := sha256.Sum256(body)
-	return doc{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, ctype: ctype}
+	tag := hex.EncodeToString(sum[:12])
+	d := doc{body: body, etag: `"` + tag + `"`, ctype: ctype}
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write(body)
+	zw.Close()
+	if b.Len() < len(body)*9/10 {
+		d.gz, d.gzEtag = b.Bytes(), `"`+tag+`-gz"`
+	}
+	return d
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip
+// (RFC 9110 §12.5.3: listed without q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 func jsonDoc(v any) doc {
@@ -140,18 +169,26 @@ func (r *renderer) render() *rendered {
 func (r *renderer) serveDoc(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		d := r.get().docs[name]
+		body, etag := d.body, d.etag
 		h := w.Header()
-		h.Set("ETag", d.etag)
+		if d.gz != nil && acceptsGzip(req) {
+			body, etag = d.gz, d.gzEtag
+			h.Set("Content-Encoding", "gzip")
+		}
+		h.Set("ETag", etag)
+		h.Set("Vary", "Accept-Encoding")
 		h.Set("Cache-Control", "public, max-age=5")
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Expose-Headers", "ETag")
-		if etagMatch(req.Header.Get("If-None-Match"), d.etag) {
+		if etagMatch(req.Header.Get("If-None-Match"), etag) {
+			h.Del("Content-Encoding")
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 		h.Set("Content-Type", d.ctype)
+		h.Set("Content-Length", strconv.Itoa(len(body)))
 		h.Set("X-Content-Type-Options", "nosniff")
-		w.Write(d.body)
+		w.Write(body)
 	}
 }
 

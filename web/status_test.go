@@ -1,7 +1,10 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"slices"
@@ -144,9 +147,10 @@ var publicPaths = []string{"/", "/status.json", "/api/v2/status.json", "/api/v2/
 // a state change gives a new ETag.
 func TestPublicHeadersETag(t *testing.T) {
 	e := newEnv(t, failover.Auto, failover.Manual, nil)
+	id := http.Header{"Accept-Encoding": {"identity"}}
 	for _, p := range publicPaths {
 		t.Run(p, func(t *testing.T) {
-			resp := e.req("GET", p, "", "", nil)
+			resp := e.req("GET", p, "", "", id)
 			resp.Body.Close()
 			tag := resp.Header.Get("ETag")
 			if resp.StatusCode != 200 || !strings.HasPrefix(tag, `"`) || len(tag) < 10 {
@@ -159,7 +163,7 @@ func TestPublicHeadersETag(t *testing.T) {
 				t.Errorf("Access-Control-Allow-Origin = %q", o)
 			}
 			for _, inm := range []string{tag, "W/" + tag, `"nope", ` + tag, "*"} {
-				r := e.req("GET", p, "", "", http.Header{"If-None-Match": {inm}})
+				r := e.req("GET", p, "", "", http.Header{"If-None-Match": {inm}, "Accept-Encoding": {"identity"}})
 				b := make([]byte, 1)
 				n, _ := r.Body.Read(b)
 				r.Body.Close()
@@ -167,7 +171,7 @@ func TestPublicHeadersETag(t *testing.T) {
 					t.Errorf("If-None-Match %s = %d (%d body bytes, ETag %q), want 304", inm, r.StatusCode, n, r.Header.Get("ETag"))
 				}
 			}
-			r := e.req("GET", p, "", "", http.Header{"If-None-Match": {`"other"`}})
+			r := e.req("GET", p, "", "", http.Header{"If-None-Match": {`"other"`}, "Accept-Encoding": {"identity"}})
 			r.Body.Close()
 			if r.StatusCode != 200 {
 				t.Errorf("non-matching If-None-Match = %d", r.StatusCode)
@@ -184,10 +188,10 @@ func TestPublicHeadersETag(t *testing.T) {
 			}
 		})
 	}
-	before := e.req("GET", "/status.json", "", "", nil)
+	before := e.req("GET", "/status.json", "", "", id)
 	before.Body.Close()
 	e.site("dallas", false, t0.Add(time.Minute))
-	after := e.req("GET", "/status.json", "", "", http.Header{"If-None-Match": {before.Header.Get("ETag")}})
+	after := e.req("GET", "/status.json", "", "", http.Header{"If-None-Match": {before.Header.Get("ETag")}, "Accept-Encoding": {"identity"}})
 	after.Body.Close()
 	if after.StatusCode != 200 || after.Header.Get("ETag") == before.Header.Get("ETag") {
 		t.Errorf("after a state change: %d, ETag %q (was %q)", after.StatusCode, after.Header.Get("ETag"), before.Header.Get("ETag"))
@@ -236,5 +240,38 @@ func TestNoState(t *testing.T) {
 	}
 	if s.Node != "ns9" || s.Quorum || s.Services == nil || len(s.Services) != 0 {
 		t.Errorf("status = %+v", s)
+	}
+}
+
+// TestGzip: a client that accepts gzip gets the precompressed body, with its
+// own ETag and Vary, and the same content.
+func TestGzip(t *testing.T) {
+	e := newEnv(t, failover.Auto, failover.Manual, nil)
+	plain := e.req("GET", "/status.json", "", "", http.Header{"Accept-Encoding": {"identity"}})
+	pb, _ := io.ReadAll(plain.Body)
+	plain.Body.Close()
+	for _, ae := range []string{"gzip", "br;q=1.0, gzip;q=0.5", "GZIP"} {
+		resp := e.req("GET", "/status.json", "", "", http.Header{"Accept-Encoding": {ae}})
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", ae, err)
+		}
+		zb, _ := io.ReadAll(zr)
+		resp.Body.Close()
+		tag := resp.Header.Get("ETag")
+		if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" ||
+			!bytes.Equal(zb, pb) || tag == plain.Header.Get("ETag") || tag == "" {
+			t.Errorf("Accept-Encoding %s: %v, ETag %q", ae, resp.Header, tag)
+		}
+		nm := e.req("GET", "/status.json", "", "", http.Header{"Accept-Encoding": {ae}, "If-None-Match": {tag}})
+		nm.Body.Close()
+		if nm.StatusCode != 304 {
+			t.Errorf("gzip If-None-Match = %d", nm.StatusCode)
+		}
+	}
+	no := e.req("GET", "/status.json", "", "", http.Header{"Accept-Encoding": {"gzip;q=0"}})
+	no.Body.Close()
+	if no.Header.Get("Content-Encoding") != "" {
+		t.Error("gzip;q=0 got gzip")
 	}
 }
