@@ -72,7 +72,10 @@ func newNode(t *testing.T, tokens ...web.Token) *fakeNode {
 	n.mem.SetTTL("cas", 30*time.Second)
 	tokens = append(tokens, web.Token{Name: "alice", SHA256: hashHex(opToken), Role: web.RoleOperator},
 		web.Token{Name: "bob", SHA256: hashHex(readToken), Role: web.RoleRead})
-	h, err := web.Handler(web.Options{Backend: n.mem, Node: "ns1", Tokens: tokens, PublicRate: -1, AdminRate: -1})
+	// Commands are stamped by a fixed clock: the state's votes never expire
+	// whatever the day the test runs.
+	now := func() time.Time { return t0.Add(time.Minute) }
+	h, err := web.Handler(web.Options{Backend: n.mem, Node: "ns1", Tokens: tokens, PublicRate: -1, AdminRate: -1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
