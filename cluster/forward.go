@@ -108,6 +108,7 @@ func (w *wireError) err() error {
 func (c *Cluster) startForwarding(ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/write", c.serveWrite)
+	mux.HandleFunc("GET /v1/applied", c.serveApplied)
 	c.fwdSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

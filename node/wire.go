@@ -165,5 +165,6 @@ func (b *backend) Submit(ctx context.Context, c failover.Command) (web.Applied, 
 }
 
 func (b *backend) WaitAll(ctx context.Context, index uint64) error {
-	return b.n.cl.WaitApplied(ctx, index)
+	_, err := b.n.cl.WaitAll(ctx, index)
+	return err
 }
