@@ -351,16 +351,16 @@ func entryLine(e api.HistoryEntry) string {
 	var b strings.Builder
 	switch {
 	case e.Service != "" && e.Route != "":
-		fmt.Fprintf(&b, "%s/%s: %s → %s", e.Service, e.Route, e.From, e.To)
+		b.WriteString(e.Service + "/" + e.Route)
 	case e.Service != "":
-		fmt.Fprintf(&b, "%s: %s → %s", e.Service, e.From, e.To)
+		b.WriteString(e.Service)
 	case e.Site != "":
-		fmt.Fprintf(&b, "%s: %s → %s", e.Site, e.From, e.To)
+		b.WriteString(e.Site)
 	default:
 		b.WriteString(e.What)
-		if e.From != "" || e.To != "" {
-			fmt.Fprintf(&b, ": %s → %s", e.From, e.To)
-		}
+	}
+	if e.From != "" && e.To != "" {
+		fmt.Fprintf(&b, ": %s → %s", e.From, e.To)
 	}
 	if e.Epoch != 0 {
 		fmt.Fprintf(&b, " (epoch %d)", e.Epoch)
