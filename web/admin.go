@@ -135,6 +135,11 @@ func (a *admin) command(w http.ResponseWriter, r *http.Request, op string) {
 		Actor: actorOf(r),
 	}
 	cur := a.r.get()
+	if cur.view.Halted != "" {
+		fail(http.StatusServiceUnavailable, "unavailable", api.ErrorBody{Error: api.ReasonUnavailable, Command: c.String(),
+			Message: "this node's state machine halted (" + cur.view.Halted + "): commands are refused (try another node)"})
+		return
+	}
 	if !cur.view.Quorum {
 		fail(http.StatusServiceUnavailable, "unavailable", api.ErrorBody{Error: api.ReasonUnavailable, Command: c.String(),
 			Message: "this node has no quorum: commands are refused (try another node)"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -447,3 +448,41 @@ func (blockingErr) Error() string                      { return "refused" }
 func (blockingErr) Blocking() (check, observed string) { return "lag", "300s" }
 
 var _ http.Handler = (http.HandlerFunc)(nil)
+
+func TestHalted(t *testing.T) {
+	e := newEnv(t, failover.Manual, failover.Manual, nil)
+	v := *e.mem.View()
+	v.Halted = "entry 12: unknown kind 0x09"
+	h, err := Handler(Options{Backend: &staticBackend{v: &v}, Tokens: testTokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, h)
+	req, _ := http.NewRequest("POST", srv+"/api/v1/freeze", nil)
+	req.Header.Set("Authorization", "Bearer "+opToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("command on a halted node = %d", resp.StatusCode)
+	}
+	resp, err = http.Get(srv + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(b.String(), `id="halted"`) || !strings.Contains(b.String(), "unknown kind 0x09") {
+		t.Error("the page does not say the node halted")
+	}
+	var s api.Status
+	resp, _ = http.Get(srv + "/status.json")
+	json.NewDecoder(resp.Body).Decode(&s)
+	resp.Body.Close()
+	if s.Halted != v.Halted {
+		t.Errorf("status halted = %q", s.Halted)
+	}
+}

@@ -22,7 +22,8 @@ type Backend interface {
 	Changed() <-chan struct{}
 	// Submit commits c through the leader (from any node) and returns once
 	// the leader has applied it. Errors: one wrapping ErrUnavailable (no
-	// leader reachable within the bounded wait, no quorum: answered 503), a
+	// leader reachable within the bounded wait, no quorum, a halted state
+	// machine: answered 503), a
 	// *failover.CommandError wrapping failover.ErrRefused (409) or
 	// failover.ErrInvalid (422), unchanged when forwarded; ctx's error on
 	// timeout (503).
@@ -68,4 +69,7 @@ type View struct {
 	// TTL is each service's answer TTL from the configuration; missing
 	// services show "0s".
 	TTL map[string]time.Duration
+	// Halted is why this node's state machine stopped applying (it then
+	// serves State as of Index and refuses writes), or "".
+	Halted string
 }

@@ -20,6 +20,7 @@ func statusOf(v *View, st *failover.Status, self string, n int, now time.Time) a
 		Node:         self,
 		Leader:       v.Leader,
 		Quorum:       v.Quorum,
+		Halted:       v.Halted,
 		GeneratedAt:  api.At(now),
 		AppliedIndex: v.Index,
 		Services:     []api.Service{},

@@ -186,7 +186,7 @@ func statuspageOf(st *api.Status, hist []api.HistoryEntry, name, url string) *st
 		sp.status = spStatus{"major", "Partial System Outage"}
 	case worst == componentRank["degraded_performance"]:
 		sp.status = spStatus{"minor", "Partially Degraded Service"}
-	case !st.Quorum:
+	case !st.Quorum || st.Halted != "":
 		sp.status = spStatus{"minor", "Control plane without quorum: answers keep the last agreed state"}
 	case worst == componentRank["under_maintenance"]:
 		sp.status = spStatus{"none", "Service Under Maintenance"}

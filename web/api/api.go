@@ -86,10 +86,13 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 // no secret. Lists are in name order (a route's sites and a site's endpoints
 // in configuration order); History is newest first.
 type Status struct {
-	Schema      int    `json:"schema"`
-	Node        string `json:"node"`   // the node that rendered this document
-	Leader      string `json:"leader"` // "" when no leader is known
-	Quorum      bool   `json:"quorum"` // false: serving the last committed state, mutations refused
+	Schema int    `json:"schema"`
+	Node   string `json:"node"`   // the node that rendered this document
+	Leader string `json:"leader"` // "" when no leader is known
+	Quorum bool   `json:"quorum"` // false: serving the last committed state, mutations refused
+	// Halted is why this node stopped applying the log (it serves the state
+	// as of AppliedIndex), omitted when it applies normally.
+	Halted      string `json:"halted,omitempty"`
 	GeneratedAt Time   `json:"generated_at"`
 	// StateTime is the time of the last event applied to the state shown.
 	StateTime Time `json:"state_time"`
