@@ -124,8 +124,7 @@ func Apply(s *State, e Event) (Result, error) {
 	if err := s.validate(e); err != nil {
 		return Result{}, err
 	}
-	var keyBuf [128]byte
-	before := s.answersKey(keyBuf[:0])
+	s.keyBefore = s.answersKey(s.keyBefore[:0])
 	var res Result
 	t, clamped := s.stepTime(e.EventTime())
 	res.ClockClamped = clamped
@@ -133,8 +132,8 @@ func Apply(s *State, e Event) (Result, error) {
 	if s.refresh(t) {
 		res.Routing = true
 	}
-	var keyBuf2 [128]byte
-	if !bytes.Equal(before, s.answersKey(keyBuf2[:0])) {
+	s.keyAfter = s.answersKey(s.keyAfter[:0])
+	if !bytes.Equal(s.keyBefore, s.keyAfter) {
 		s.answers++
 	}
 	return res, err

@@ -118,7 +118,7 @@ func TestFoundRespecRemovedActiveSiteMovesAsADecision(t *testing.T) {
 	}
 }
 
-func TestFoundRespecColdStartKeepsFirstPreference(t *testing.T) {
+func TestRespecColdStartKeepsFirstPreference(t *testing.T) {
 	// Before any probe nothing is known: a new route starts on its first
 	// preference, as New does.
 	h := newHarness(t, threeSiteSpec(Auto, Auto))

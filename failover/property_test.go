@@ -23,7 +23,7 @@ import (
 // -seed=<that> -iters=<steps> replays it alone.
 var (
 	propSeed  = flag.Uint64("seed", 1, "property tests: seed of the first random sequence (sequence i uses seed+i)")
-	propIters = flag.Int("iters", 0, "property tests: random steps in all (0: 40000, or 8000 with -short)")
+	propIters = flag.Int("iters", 0, "property tests: random steps in all (0: 40000, or 8000 with -short or -race)")
 	propSteps = flag.Int("steps", 400, "property tests: steps per random sequence")
 )
 
@@ -34,7 +34,7 @@ func propPlan(def int) (first uint64, seqs, steps int) {
 	iters := *propIters
 	if iters <= 0 {
 		iters = def
-		if testing.Short() {
+		if testing.Short() || raceEnabled {
 			iters = def / 5
 		}
 	}

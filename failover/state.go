@@ -83,6 +83,9 @@ type State struct {
 	fresh      int
 	quorum     int
 	validUntil time.Time
+
+	// Scratch for Apply's answers comparison; never shared (Clone drops it).
+	keyBefore, keyAfter []byte
 }
 
 type node struct {
@@ -243,6 +246,7 @@ func (s *State) Clone() *State {
 	c.spec = s.spec // never mutated after construction
 	c.history = slices.Clone(s.history)
 	c.retired = maps.Clone(s.retired)
+	c.keyBefore, c.keyAfter = nil, nil
 	c.nodes = slices.Clone(s.nodes)
 	c.sites = make([]site, len(s.sites))
 	for i, st := range s.sites {
