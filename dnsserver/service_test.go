@@ -117,6 +117,8 @@ func serviceCases() []serviceCase {
 			answer: []string{londonA}, ecs: "10.1.0.0/16/0"},
 		{name: "loopback subnet ignored", from: "216.160.83.56", opts: []dns.EDNS0{ecs("127.0.0.0/8")},
 			answer: []string{dallasA}, ecs: "127.0.0.0/8/0"},
+		{name: "ipv4-mapped ipv6 subnet ignored", from: "216.160.83.56", opts: []dns.EDNS0{rawECS(0, 2, 120, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 2, 2, 3)},
+			answer: []string{dallasA}, ecs: "2.2.3.0/120/0"}, // miekg/dns prints the mapped address in IPv4 form,
 		{name: "source prefix 0: not located, scope 0", from: "81.2.69.142", opts: []dns.EDNS0{rawECS(0, 1, 0, 0)},
 			answer: []string{londonA}, ecs: "0.0.0.0/0/0"},
 		{name: "aaaa at dallas", from: "216.160.83.56", qtype: dns.TypeAAAA, opts: []dns.EDNS0{ecs("216.160.83.0/24")},

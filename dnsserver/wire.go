@@ -72,7 +72,7 @@ type request struct {
 	// ecsAddr the address (zero bits beyond the source prefix); ecsUse
 	// says the subnet locates the client: a source prefix above 0 and a
 	// public unicast address (not private, loopback, link-local,
-	// multicast or unspecified).
+	// multicast, unspecified or IPv4-mapped).
 	ecsOff    int
 	ecsLen    int
 	ecsBad    bool
@@ -126,7 +126,9 @@ func (r *request) parseECS(data []byte, off int) bool {
 	}
 	r.ecsOff, r.ecsLen = off, len(data)
 	r.ecsSource, r.ecsAddr = source, a
-	r.ecsUse = source > 0 && a.IsGlobalUnicast() && !a.IsPrivate()
+	// An IPv4-mapped IPv6 subnet is not used: its scope would have to be
+	// counted in IPv6 bits.
+	r.ecsUse = source > 0 && a.IsGlobalUnicast() && !a.IsPrivate() && !a.Is4In6()
 	return true
 }
 
