@@ -486,3 +486,20 @@ func TestHalted(t *testing.T) {
 		t.Errorf("status halted = %q", s.Halted)
 	}
 }
+
+// TestRefusedDrain: a refused drain names the check of the site it would
+// move to, or the route left without a site.
+func TestRefusedDrain(t *testing.T) {
+	e := newEnv(t, failover.Manual, failover.Manual, nil)
+	e.site("losangeles", false, t0.Add(time.Minute))
+	code, body := e.do("POST", "/api/v1/drain", opToken, `{"site":"dallas"}`)
+	if b := decodeErr(t, body); code != 409 || b.Check != "route" || b.Observed != "cas/default has no other up, undrained site" {
+		t.Errorf("drain with no standby: %d %+v", code, b)
+	}
+	e.site("losangeles", true, t0.Add(2*time.Minute))
+	e.sync("losangeles", false, "lag=300s", t0.Add(2*time.Minute))
+	code, body = e.do("POST", "/api/v1/drain", opToken, `{"site":"dallas"}`)
+	if b := decodeErr(t, body); code != 409 || b.Check != "replication" || b.Observed != "not_in_sync: lag=300s" {
+		t.Errorf("drain to a resyncing standby: %d %+v", code, b)
+	}
+}
