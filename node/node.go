@@ -68,7 +68,7 @@ type Options struct {
 // until its context ends, then shuts down in order.
 type Node struct {
 	opts   Options
-	lc     *loaded
+	cur    atomic.Pointer[loaded] // the last good configuration: written by the reload loop only
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	store  *zones.Store
@@ -125,7 +125,8 @@ func build(o Options, lc *loaded) (*Node, error) {
 	if err != nil {
 		return nil, cfgErr(err)
 	}
-	n := &Node{opts: o, lc: lc, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
+	n := &Node{opts: o, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
+	n.cur.Store(lc)
 	n.obs = newObserver(cfg.Node.ID, cfg.Cluster.WriteTimeout.Duration, log)
 	n.store = zones.NewStore(zones.StoreOptions{FS: lc.zfs.fsys, Dir: lc.zfs.dir, Root: lc.zfs.root, Logger: log, Registry: reg})
 	if err := n.store.Load(); err != nil {
@@ -154,7 +155,7 @@ func build(o Options, lc *loaded) (*Node, error) {
 func (n *Node) Logger() *slog.Logger { return n.log }
 
 // Config is the configuration the node runs with (the last good one).
-func (n *Node) Config() *config.Config { return n.lc.cfg }
+func (n *Node) Config() *config.Config { return n.cur.Load().cfg }
 
 // Ready reports why the node should not be sent traffic, or nil.
 func (n *Node) Ready() error {
@@ -177,7 +178,7 @@ func (n *Node) Ready() error {
 // stop HTTP (last, so that metrics stay readable meanwhile). hup delivers
 // reload requests; nil means SIGHUP.
 func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
-	cfg := n.lc.cfg
+	cfg := n.cur.Load().cfg
 	stateDir, cleanup, err := n.stateDir()
 	if err != nil {
 		return err
@@ -273,7 +274,7 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 		hup = relay
 	}
 	var tick <-chan time.Time
-	if d := n.lc.cfg.Zones.ReloadInterval.Duration; d > 0 {
+	if d := n.cur.Load().cfg.Zones.ReloadInterval.Duration; d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		tick = t.C
@@ -344,7 +345,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	for _, w := range cfg.Warnings {
 		n.log.Warn("config: " + w)
 	}
-	for _, k := range restartKeys(n.lc.cfg, cfg) {
+	for _, k := range restartKeys(n.cur.Load().cfg, cfg) {
 		n.log.Warn("config change needs a restart to take effect", "key", k)
 	}
 	if !reflect.DeepEqual(spec, n.spec) {
@@ -363,7 +364,8 @@ func (n *Node) reloadConfig(ctx context.Context) {
 		n.log.Error("config reload: cluster membership", "err", err)
 	}
 	n.store.SetServices(svcs) // conflicts were checked above
-	n.lc, n.checks, n.svcs = lc, checks, svcs
+	n.cur.Store(lc)
+	n.checks, n.svcs = checks, svcs
 	n.setDigest()
 	n.log.Info("config reloaded", "file", cfg.File, "checks", len(checks), "services", svcs.Len())
 }
