@@ -432,9 +432,9 @@ func TestLimiterBounded(t *testing.T) {
 // TestRefusalBlocker checks the fallback that finds check and value when
 // the guard's error is not about the target site's own state.
 func TestRefusalBlocker(t *testing.T) {
-	err := &failover.CommandError{Command: "drain dallas", Refused: true, Msg: "route cas/default would have no healthy undrained site"}
-	if c, o := refusalBlocker(err, failover.Command{Op: failover.OpDrain, Site: "dallas"}, nil); c != "guard" || o != err.Msg {
-		t.Errorf("drain: %q %q", c, o)
+	err := &failover.CommandError{Command: "promote dallas", Refused: true, Msg: "dallas is not the first preference of any route"}
+	if c, o := refusalBlocker(err, failover.Command{Op: failover.OpPromote, Site: "dallas"}, nil); c != "guard" || o != err.Msg {
+		t.Errorf("unknown refusal: %q %q", c, o)
 	}
 	var ce error = blockingErr{}
 	if c, o := refusalBlocker(ce, failover.Command{Op: failover.OpPromote, Site: "dallas"}, nil); c != "lag" || o != "300s" {
