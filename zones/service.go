@@ -56,8 +56,9 @@ type service struct {
 // client then has the zero [geo.Location], so only a router's default
 // route (and no prefix rule) applies. It refuses, with every problem
 // joined and each naming the service: an empty or duplicate service name,
-// an invalid DNS name, a wildcard name, a name bound to two services, and a
-// TTL above 2^31-1 (RFC 2181 §8).
+// an invalid DNS name, a wildcard name, a name bound to two services, a
+// TTL above 2^31-1 (RFC 2181 §8), and more than 256 routes (a route index
+// is one byte of the server's cache key).
 func NewServices(loc *geo.Locator, list []Service) (*Services, error) {
 	s := &Services{locator: loc, byName: map[string]int{}}
 	var errs []error
@@ -81,6 +82,9 @@ func NewServices(loc *geo.Locator, list []Service) (*Services, error) {
 			city, asn := sv.Router.Needs()
 			s.needCity, s.needASN = s.needCity || city, s.needASN || asn
 			c.table = sv.Router.Compile(loc)
+		}
+		if len(c.routes) > 256 {
+			errs = append(errs, fmt.Errorf("%s: %d routes: at most 256", where, len(c.routes)))
 		}
 		if len(sv.Names) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no names", where))
