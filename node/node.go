@@ -201,14 +201,16 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		}
 		return nil
 	}
-	if err := n.dns.Start(); err != nil {
-		return errors.Join(fmt.Errorf("dns listen: %w", err), stopCluster())
-	}
+	// HTTP first, so that /readyz says "not ready" rather than nothing
+	// while the nameserver comes up.
 	if cfg.HTTP.Listen.IsValid() {
 		n.http, err = web.Listen(cfg.HTTP.Listen.String(), n.webOptions(cfg))
 		if err != nil {
-			return errors.Join(err, n.shutdownDNS(), stopCluster())
+			return errors.Join(err, stopCluster())
 		}
+	}
+	if err := n.dns.Start(); err != nil {
+		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
 	probeCtx, stopProbes := context.WithCancel(context.Background())
@@ -229,16 +231,21 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 	if err := <-probesDone; err != nil {
 		errs = append(errs, fmt.Errorf("health checks stopped: %w", err))
 	}
-	errs = append(errs, stopCluster())
-	if n.http != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := n.http.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-		}
-		cancel()
-	}
+	errs = append(errs, stopCluster(), n.shutdownHTTP())
 	n.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+func (n *Node) shutdownHTTP() error {
+	if n.http == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.http.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) shutdownDNS() error {
