@@ -503,3 +503,26 @@ func TestRefusedDrain(t *testing.T) {
 		t.Errorf("drain to a resyncing standby: %d %+v", code, b)
 	}
 }
+
+// noEntries is a backend that, as a cluster does, does not return the
+// entries a command added.
+type noEntries struct{ *Memory }
+
+func (b noEntries) Submit(ctx context.Context, c failover.Command) (Applied, error) {
+	a, err := b.Memory.Submit(ctx, c)
+	a.Entries = nil
+	return a, err
+}
+
+func TestEntriesFoundInView(t *testing.T) {
+	e := newEnv(t, failover.Manual, failover.Manual, nil)
+	e2 := newEnvOn(t, e, func(o *Options) { o.Backend = noEntries{e.mem} })
+	code, body := e2.do("POST", "/api/v1/failover", opToken, `{"service":"cas","site":"losangeles","reason":"r"}`)
+	var r api.CommandResult
+	if err := json.Unmarshal([]byte(body), &r); code != 200 || err != nil {
+		t.Fatalf("%d %v %s", code, err, body)
+	}
+	if len(r.Entries) != 1 || r.Entries[0].To != "losangeles" || r.Entries[0].Actor != "alice" {
+		t.Errorf("entries = %+v", r.Entries)
+	}
+}
