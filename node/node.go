@@ -81,6 +81,8 @@ type Node struct {
 	svcs   *zones.Services
 	cl     *cluster.Cluster
 	digest atomic.Pointer[string] // the config digest beats carry
+	// peersApplied is each member's applied index as last asked.
+	peersApplied atomic.Pointer[map[string]uint64]
 
 	routed       chan struct{} // closed once the first routing view is in the store
 	shuttingDown atomic.Bool
@@ -213,6 +215,10 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
+	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
+	if len(cfg.Cluster.Nodes) > 1 {
+		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
+	}
 	probeCtx, stopProbes := context.WithCancel(context.Background())
 	probesDone := make(chan error, 1)
 	go func() { probesDone <- n.prober.Run(probeCtx) }()
