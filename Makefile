@@ -52,7 +52,7 @@ bench-dns:
 # BENCHTIME rounds each (about 15 s a failover round, 30 s a drill round).
 BENCHTIME ?= 5x
 bench-drill:
-	$(GO) test -run '^$$' -bench '^BenchmarkLab' -benchtime $(BENCHTIME) -timeout 60m ./e2e/
+	$(GO) test -v -run '^$$' -bench '^BenchmarkLab' -benchtime $(BENCHTIME) -timeout 60m ./e2e/
 
 # status.json requests/s (200 and 304) and DNS queries/s alone and while it is
 # polled, on one node (needs: apt-get install -y wrk dnsperf curl bind9-dnsutils).

@@ -8,7 +8,7 @@ package e2e
 // so plain `go test` never runs them; run them with
 //
 //	make bench-drill
-//	go test -run '^$' -bench '^BenchmarkLab' -benchtime 5x -timeout 30m ./e2e/
+//	go test -v -run '^$' -bench '^BenchmarkLab' -benchtime 5x -timeout 60m ./e2e/
 //
 // Each benchmark starts its own lab (lab.Options.Net 27, 28, 29: apart from
 // the tests' labs, 2–9) with six geodnsd processes and the backends in this
@@ -745,9 +745,11 @@ func (r *drillRecorder) stop() ([]drillAnswer, []*drillDecision) {
 // made by t (committed, not yet settled: either answer is right while a
 // decision travels). Answers before R's first settled decision are not
 // judged; a query that timed out is counted in errs, not as a
-// contradiction. It returns the contradictions, the answers judged, and the
-// errors.
-func contradictions(answers []drillAnswer, ds []*drillDecision, settled func(*drillDecision) time.Time) (bad, judged, errs int, examples []string) {
+// contradiction. It returns the contradictions, per decision (the settled
+// one they contradict) their count and the latest one's receive time, the
+// answers judged, the errors, and a few examples.
+func contradictions(answers []drillAnswer, ds []*drillDecision, settled func(*drillDecision) time.Time) (bad int, per map[*drillDecision]*badAnswers, judged, errs int, examples []string) {
+	per = map[*drillDecision]*badAnswers{}
 	byRoute := map[string][]*drillDecision{}
 	for _, d := range ds {
 		byRoute[d.route] = append(byRoute[d.route], d)
@@ -775,13 +777,28 @@ func contradictions(answers []drillAnswer, ds []*drillDecision, settled func(*dr
 		judged++
 		if !allowed[a.site] {
 			bad++
-			if len(examples) < 10 {
+			p := per[base]
+			if p == nil {
+				p = &badAnswers{}
+				per[base] = p
+			}
+			p.n++
+			if a.recv.After(p.last) {
+				p.last = a.recv
+			}
+			if len(examples) < 3 {
 				examples = append(examples, fmt.Sprintf("ns%d %s at %s: %q, decision epoch %d %s since %s",
 					a.node+1, a.route, a.recv.UTC().Format("15:04:05.000"), a.site, base.epoch, base.active, base.since.UTC().Format("15:04:05.000")))
 			}
 		}
 	}
-	return bad, judged, errs, examples
+	return bad, per, judged, errs, examples
+}
+
+// badAnswers are the answers contradicting one decision.
+type badAnswers struct {
+	n    int
+	last time.Time // receive time of the latest
 }
 
 // BenchmarkLabDrill polls all six nodes every 50 ms (cas; www for a US and
@@ -795,7 +812,10 @@ func contradictions(answers []drillAnswer, ds []*drillDecision, settled func(*dr
 //   - contradict-after-commit: from the decision's commit on the leader plus
 //     a grace of one poll interval (50 ms). The commit moment is the route's
 //     `since` in the status JSON, the leader's stamp on the log entry, which
-//     comes before the commit (so the window is, if anything, strict). This
+//     comes before the commit (so the window is, if anything, strict: for an
+//     automatic decision the leader takes the stamp before it commits the
+//     tick that the decision follows, two commits before the decision is
+//     applied anywhere; for a command, before the command's commit). This
 //     is the definition a client sees: any node asked 50 ms after the
 //     leader decided gives the new answer. Raft tells followers of a commit
 //     with the next append or heartbeat, so a follower may lag the leader
@@ -845,15 +865,10 @@ func BenchmarkLabDrill(b *testing.B) {
 	answers, ds := rec.stop()
 
 	strict := func(d *drillDecision) time.Time { return d.since.Add(every) }
-	bad1, judged1, errs, ex1 := contradictions(answers, ds, strict)
-	bad2, judged2, _, ex2 := contradictions(answers, ds, (*drillDecision).allApplied)
-	for _, e := range ex1 {
-		b.Logf("contradicts after commit+%s: %s", every, e)
-	}
-	for _, e := range ex2 {
-		b.Logf("contradicts after all applied: %s", e)
-	}
-	// Per decision made during the rounds: commit stamp → all six answering.
+	bad1, per1, judged1, errs, ex1 := contradictions(answers, ds, strict)
+	bad2, per2, judged2, _, ex2 := contradictions(answers, ds, (*drillDecision).allApplied)
+	// Per decision made during the rounds: commit stamp → all six answering,
+	// and the answers contradicting it.
 	var lag durations
 	start := slices.MinFunc(answers, func(a, b drillAnswer) int { return a.recv.Compare(b.recv) }).recv
 	decisions := 0
@@ -875,8 +890,23 @@ func BenchmarkLabDrill(b *testing.B) {
 		}
 		l := slices.MaxFunc(firsts, time.Time.Compare).Sub(d.since)
 		lag = append(lag, l)
-		b.Logf("decision %s epoch %d → %s at %s: all six answer it %s later; all applied (status) %s later",
+		msg := fmt.Sprintf("%s epoch %d → %s at %s: all six answer it after %s, all applied (status) after %s",
 			d.route, d.epoch, d.active, d.since.UTC().Format("15:04:05.000"), l.Round(time.Millisecond), d.allApplied().Sub(d.since).Round(time.Millisecond))
+		for _, c := range []struct {
+			name string
+			p    *badAnswers
+		}{{"after commit+grace", per1[d]}, {"after all applied", per2[d]}} {
+			if c.p != nil {
+				msg += fmt.Sprintf("; %d contradict it %s, the last %s after its stamp", c.p.n, c.name, c.p.last.Sub(d.since).Round(time.Millisecond))
+			}
+		}
+		b.Log(msg)
+	}
+	for _, e := range ex1 {
+		b.Logf("e.g. contradicts after commit+%s: %s", every, e)
+	}
+	for _, e := range ex2 {
+		b.Logf("e.g. contradicts after all applied: %s", e)
 	}
 	b.Logf("%d rounds, %d decisions, %d answers (%d judged after commit+grace, %d after all applied), %d query errors",
 		rounds, decisions, len(answers), judged1, judged2, errs)
