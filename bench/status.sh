@@ -12,10 +12,13 @@
 #      (each wrk thread tracks it, so a state change costs one 200): 304s/s;
 #   3. dnsperf alone: DNS queries/s;
 #   4. dnsperf while wrk polls /status.json (200s) as hard as it can;
-#   5. dnsperf while wrk polls with If-None-Match (304s) as hard as it can.
+#   5. dnsperf while wrk polls with If-None-Match (304s) as hard as it can;
+#   6. the control: dnsperf while wrk polls /healthz (a few bytes, no
+#      document) as hard as it can: what any HTTP load costs the DNS side on
+#      this machine, so that 4 and 5 can be told apart from plain CPU sharing.
 #
 # and prints a table: requests/s (with the count of 200, 304 and other
-# replies), queries/s, and the ratio of 4 and 5 to 3. Everything runs on the
+# replies), queries/s, and the ratio of 4, 5 and 6 to 3. Everything runs on the
 # same machine: wrk, dnsperf and geodnsd share the CPUs, as they would on a
 # nameserver that serves its own status page.
 #
@@ -157,8 +160,8 @@ for ((i = 0; i < 100; i++)); do
 		"mail.example.com A" "example.com MX" "example.com SOA" "ns1.example.com A" "x$i.apps.example.com A" "nx$i.example.com A"
 done >"$WORK/queries.txt"
 
-run_wrk() { # MODE SECONDS OUT
-	wrk -t "$WRK_THREADS" -c "$WRK_CONNS" -d "${2}s" --latency -s "$WORK/status.lua" "$URL" -- "$1" >"$3" 2>&1 ||
+run_wrk() { # MODE SECONDS OUT [URL]
+	wrk -t "$WRK_THREADS" -c "$WRK_CONNS" -d "${2}s" --latency -s "$WORK/status.lua" "${4:-$URL}" -- "$1" >"$3" 2>&1 ||
 		{ cat "$3" >&2; die "wrk failed"; }
 }
 run_dnsperf() { # OUT
@@ -171,15 +174,23 @@ qps() { awk '/Queries per second:/ {print $4}' "$1"; }
 lost() { awk '/Queries lost:/ {gsub(/[()]/, ""); print $4}' "$1"; }
 
 echo "geodnsd on 127.0.0.1 (dns :$DNS_PORT, http :$HTTP_PORT), status_rate = 0; $DURATION s per phase; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "1/5 wrk 200" >&2
+echo "1/6 wrk 200" >&2
 run_wrk 200 "$DURATION" "$WORK/wrk200.txt"
-echo "2/5 wrk 304" >&2
+echo "2/6 wrk 304" >&2
 run_wrk 304 "$DURATION" "$WORK/wrk304.txt"
-echo "3/5 dnsperf alone" >&2
+echo "3/6 dnsperf alone" >&2
 run_dnsperf "$WORK/dns-alone.txt"
-for m in 200 304; do
-	echo "$((m == 200 ? 4 : 5))/5 dnsperf while wrk $m" >&2
-	run_wrk "$m" $((DURATION + 2)) "$WORK/wrk-during-$m.txt" &
+for m in 200 304 healthz; do
+	case $m in
+	200) echo "4/6 dnsperf while wrk polls status.json (200)" >&2 ;;
+	304) echo "5/6 dnsperf while wrk polls status.json (304)" >&2 ;;
+	healthz) echo "6/6 dnsperf while wrk polls /healthz (control)" >&2 ;;
+	esac
+	if [[ $m == healthz ]]; then
+		run_wrk 200 $((DURATION + 2)) "$WORK/wrk-during-$m.txt" "http://127.0.0.1:$HTTP_PORT/healthz" &
+	else
+		run_wrk "$m" $((DURATION + 2)) "$WORK/wrk-during-$m.txt" &
+	fi
 	wpid=$!
 	sleep 1 # wrk at full load before dnsperf starts
 	run_dnsperf "$WORK/dns-with-$m.txt"
@@ -199,9 +210,11 @@ ok=0
 	printf '%-42s %14s  %s\n' "status.json 200 (wrk)" "$(rps "$WORK/wrk200.txt")" "$(replies "$WORK/wrk200.txt")"
 	printf '%-42s %14s  %s\n' "status.json 304 If-None-Match (wrk)" "$(rps "$WORK/wrk304.txt")" "$(replies "$WORK/wrk304.txt")"
 	printf '%-42s %14s  %s\n' "DNS alone (dnsperf)" "$q0" "lost $(lost "$WORK/dns-alone.txt")"
-	for m in 200 304; do
+	for m in 200 304 healthz; do
 		q=$(qps "$WORK/dns-with-$m.txt")
-		printf '%-42s %14s  %s\n' "DNS while wrk polls ($m)" "$q" \
+		label="DNS while wrk polls status.json ($m)"
+		[[ $m == healthz ]] && label="DNS while wrk polls /healthz (control)"
+		printf '%-42s %14s  %s\n' "$label" "$q" \
 			"lost $(lost "$WORK/dns-with-$m.txt"), $(awk -v a="$q" -v b="$q0" 'BEGIN {printf "%.2f", a / b}') × alone; wrk meanwhile $(rps "$WORK/wrk-during-$m.txt")/s ($(replies "$WORK/wrk-during-$m.txt"))"
 	done
 } | tee ${RESULTS:+"$RESULTS"}
