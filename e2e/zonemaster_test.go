@@ -202,9 +202,17 @@ func zonemasterInNetns(t *testing.T) {
 	c := startLab(t, lab.Options{DNSPort: 53})
 	zoneFile := filepath.Join(c.l.Dir, "zones", "example.com.zone")
 	nsNames, glue := zmDelegation(t, zoneFile)
-	var labAddrs []string
+	var labAddrs, nodeAddrs []string
 	for _, addrs := range glue {
 		labAddrs = append(labAddrs, addrs...)
+	}
+	for _, n := range c.l.Nodes {
+		nodeAddrs = append(nodeAddrs, n.DNS.Addr().String())
+	}
+	slices.Sort(labAddrs)
+	slices.Sort(nodeAddrs)
+	if !slices.Equal(labAddrs, nodeAddrs) {
+		t.Fatalf("%s: glue %v, but the lab's nameservers listen on %v", zoneFile, labAddrs, nodeAddrs)
 	}
 
 	dir := t.TempDir()
