@@ -478,12 +478,17 @@ func (d durations) report(b *testing.B, name, unit string) {
 // interval × fall + down_for + 0.5 s from the lab's configuration (1 s × 2 +
 // 3 s + 0.5 s = 5.5 s). Between rounds dallas is repaired and promoted back
 // (not timed), and the round waits for min_interval since the last
-// decision. Metrics: failover p50 and max, the budget, the rounds over it.
+// decision. Metrics: failover p50 and max, the budget, the rounds over it;
+// and where the time went, from the stamps in the replicated state (the
+// leader's clock, the same machine's): site-down (dallas's health_since:
+// the cluster's quorum verdict), decision (www/default's since) and
+// decision-to-all-six (from that stamp to the last node's first london
+// answer).
 func BenchmarkLabFailover(b *testing.B) {
 	bl := startBenchLab(b, lab.Options{Net: 27})
 	budget := bl.interval*time.Duration(bl.fall) + bl.downFor + 500*time.Millisecond
 	b.Logf("budget: interval %s × fall %d + down_for %s + 0.5s = %s", bl.interval, bl.fall, bl.downFor, budget)
-	var took durations
+	var took, detect, decide, spread durations
 	over := 0
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -496,15 +501,34 @@ func BenchmarkLabFailover(b *testing.B) {
 		if err != nil {
 			b.Fatalf("failover: %v\n%s", err, bl.logTails())
 		}
-		d := slices.MaxFunc(first, time.Time.Compare).Sub(t0)
+		last := slices.MaxFunc(first, time.Time.Compare)
+		d := last.Sub(t0)
 		took = append(took, d)
 		if d > budget {
 			over++
 		}
-		b.Logf("round %d: all six answer london %s after dallas stopped (budget %s)", len(took), d.Round(time.Millisecond), budget)
+		// Where the time went, from the replicated state's stamps: the
+		// cluster's down verdict on dallas, the decision.
+		st, err := bl.status(bl.l.Nodes[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, _ := route(st, "www", "default")
+		var down time.Time
+		for _, s := range st.Sites {
+			if s.Name == "dallas" {
+				down = s.HealthSince.Time
+			}
+		}
+		detect, decide, spread = append(detect, down.Sub(t0)), append(decide, r.Since.Sub(t0)), append(spread, last.Sub(r.Since.Time))
+		b.Logf("round %d: all six answer london %s after dallas stopped (budget %s): dallas down (quorum) after %s, decision stamped after %s, on all six %s after the stamp",
+			len(took), d.Round(time.Millisecond), budget, down.Sub(t0).Round(time.Millisecond), r.Since.Sub(t0).Round(time.Millisecond), last.Sub(r.Since.Time).Round(time.Millisecond))
 		bl.failBack()
 	}
 	took.report(b, "failover", "s")
+	detect.report(b, "site-down", "s")
+	decide.report(b, "decision", "s")
+	spread.report(b, "decision-to-all-six", "ms")
 	b.ReportMetric(budget.Seconds(), "budget-s")
 	b.ReportMetric(float64(over), "rounds-over-budget")
 }
