@@ -941,3 +941,55 @@ func BenchmarkLabDrill(b *testing.B) {
 	b.ReportMetric(float64(decisions), "decisions")
 	lag.report(b, "commit-to-all-six", "ms")
 }
+
+// TestDrillContradictions checks the drill benchmark's judge on a made-up
+// timeline: dallas (epoch 0) until a decision for london stamped at t1 and
+// applied on both nodes by t1+100ms, then back to dallas stamped at t2.
+func TestDrillContradictions(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(10 * time.Second)
+	t2 := t1.Add(10 * time.Second)
+	ms := func(base time.Time, n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
+	ds := []*drillDecision{
+		{route: "www/default", epoch: 0, active: "dallas", since: t0, applied: []time.Time{t0, t0}},
+		{route: "www/default", epoch: 1, active: "london", since: t1, applied: []time.Time{ms(t1, 40), ms(t1, 100)}},
+		{route: "www/default", epoch: 2, active: "dallas", since: t2, applied: []time.Time{ms(t2, 30), time.Time{}}},
+		{route: "cas/default", epoch: 0, active: "dallas", since: t0, applied: []time.Time{t0, t0}},
+	}
+	a := func(node int, route string, at time.Time, site string) drillAnswer {
+		return drillAnswer{node: node, route: route, recv: at, site: site}
+	}
+	answers := []drillAnswer{
+		a(0, "www/default", t0.Add(-time.Second), "london"), // before any settled decision: not judged
+		a(0, "www/default", ms(t0, 500), "dallas"),          // right
+		a(1, "www/default", ms(t1, 10), "london"),           // the new decision, early: right
+		a(1, "www/default", ms(t1, 20), "dallas"),           // the old one within the grace: right
+		a(1, "www/default", ms(t1, 60), "dallas"),           // old, after commit+50ms: wrong for the strict judge only
+		a(1, "www/default", ms(t1, 150), "dallas"),          // old, after all applied: wrong for both
+		a(0, "www/default", ms(t1, 200), ""),                // no single site: wrong for both
+		a(0, "www/default", ms(t2, 60), "london"),           // strict: wrong; all-applied: epoch 2 never applied on node 1, so london (epoch 1) and dallas are both right
+		a(0, "cas/default", ms(t1, 60), "losangeles"),       // another route's decisions do not apply: wrong for both
+		{node: 0, route: "cas/default", recv: ms(t1, 70), err: errors.New("timeout")},
+	}
+	strict := func(d *drillDecision) time.Time { return d.since.Add(50 * time.Millisecond) }
+	for _, c := range []struct {
+		name              string
+		settled           func(*drillDecision) time.Time
+		bad, judged, errs int
+	}{
+		{"after commit+grace", strict, 5, 8, 1},
+		{"after all applied", (*drillDecision).allApplied, 3, 8, 1},
+	} {
+		bad, per, judged, errs, _ := contradictions(answers, ds, c.settled)
+		if bad != c.bad || judged != c.judged || errs != c.errs {
+			t.Errorf("%s: %d contradictions of %d judged, %d errors; want %d of %d, %d", c.name, bad, judged, errs, c.bad, c.judged, c.errs)
+		}
+		n := 0
+		for _, p := range per {
+			n += p.n
+		}
+		if n != bad {
+			t.Errorf("%s: per-decision counts add up to %d, want %d", c.name, n, bad)
+		}
+	}
+}
