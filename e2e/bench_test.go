@@ -12,13 +12,14 @@ package e2e
 //
 // Each benchmark starts its own lab (lab.Options.Net 27, 28, 29: apart from
 // the tests' labs, 2–9) with six geodnsd processes and the backends in this
-// process.
-// One b.Loop iteration is one round (down and up again, or two commands);
-// ns/op is the length of a round, which means little: the figures are the
-// reported metrics (seconds or milliseconds, p50 and max over the rounds).
+// process. One b.Loop iteration is one round (down and up again, or two
+// commands); ns/op is the length of a round, which means little: the
+// figures are the reported metrics (seconds or milliseconds, p50 and max
+// over the rounds).
 // The public and admin rate limits are turned off in the lab's configs
 // (status_rate = 0, admin_rate = 0): the pollers ask every node's
-// /status.json every 50 ms from one address.
+// /status.json every 50 ms from one address. Only TestDrillContradictions,
+// the drill's judge on a made-up timeline, runs in plain `go test`.
 
 import (
 	"cmp"
