@@ -14,6 +14,7 @@ import (
 // decision; a follower's command and its refusal travel back unchanged;
 // losing the leader elects another that goes on.
 func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 3, nil)
 	l := leader(t, tc.nodes)
 	ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +121,7 @@ func (tc *testCluster) stop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := c.Shutdown(ctx); err != nil {
+				tc.t.Log(goroutines())
 				tc.t.Errorf("shutdown %s: %v", c.ID(), err)
 			}
 		}()
@@ -279,3 +281,10 @@ func (r *recorder) find(sub string) string {
 }
 
 func slogNew(h slog.Handler) *slog.Logger { return slog.New(h) }
+
+// goroutines is a dump of every goroutine, for a shutdown that hangs.
+func goroutines() string {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return b.String()
+}
