@@ -532,6 +532,9 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 			// c.ctx), then raft.
 			c.cancel()
 			c.wg.Wait()
+			if c.mux != nil {
+				c.mux.abort() // raft's shutdown waits for its dials
+			}
 			err := c.raft.Shutdown().Error()
 			if c.fwdSrv != nil {
 				c.fwdSrv.Close()

@@ -147,7 +147,14 @@ func TestDeposedLeaderStaleDecisionIgnored(t *testing.T) {
 	waitAllApplied(t, tc.nodes, res.Index)
 
 	// The stale decision appended now: applied, ignored.
-	r2, err := nl.propose2(ctx, data)
+	// Through whichever node leads now (leadership may move at the heal).
+	var r2 uint64
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		r2, err = leader(t, tc.nodes).propose2(ctx, data)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
