@@ -73,6 +73,7 @@ type Cluster struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	trans   raft.Transport
+	logs    raft.LogStore
 	mux     *mux
 	closers []io.Closer
 
@@ -95,6 +96,7 @@ type Cluster struct {
 	leaderMu sync.Mutex
 	stopLead context.CancelFunc // the running leader loop's, or nil
 
+	specMu     sync.Mutex // one bootstrap spec proposal at a time
 	skew       skewTracker
 	stepping   atomic.Bool // the leader is handing over: it stamps nothing
 	membersSet chan struct{}
@@ -189,6 +191,7 @@ func New(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("state dir %s: snapshots: %w", o.StateDir, err)
 		}
 	}
+	c.logs = logs
 	hasState, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", o.StateDir, err)
