@@ -90,7 +90,7 @@ func startCluster(t testing.TB, n int, tweak func(i int, o *Options)) *testClust
 		o := Options{
 			ID: m.ID, Members: tc.members, Listener: lns[i], TLS: &f,
 			StateDir: fmt.Sprintf("%s/%s", dir, m.ID),
-			Spec:     testSpec(ids(n)),
+			Spec:     testSpec(ids(max(n, 2))),
 		}
 		fastOptions(&o)
 		if tweak != nil {
