@@ -493,6 +493,7 @@ func (c *Cluster) setLeading(leading bool) {
 		c.stopLead = nil
 		c.stepping.Store(false)
 		c.skew.reset()
+		c.met.clockOffset.Set(0)
 	}
 }
 

@@ -34,7 +34,9 @@ var errNotLeader = errors.New("not the leader")
 // leader, with its index and the service epoch. Apply's own verdict (the
 // state may have moved between Check and Apply) is returned the same way.
 // Errors: ErrNoQuorum after the bounded wait, ErrHalted, ctx's error if ctx
-// is cancelled.
+// is cancelled. A write whose reply was lost (the leader changed) is sent
+// again to the next leader, so it may be applied twice; a second command
+// changes nothing and is recorded with a note.
 func (c *Cluster) Submit(ctx context.Context, cmd failover.Command) (Applied, error) {
 	return c.write(ctx, writeReq{Command: &cmd})
 }
