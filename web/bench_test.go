@@ -49,15 +49,28 @@ func BenchmarkStatusJSON(b *testing.B) {
 }
 
 // BenchmarkRender renders every public document for the story state: the
-// cost paid once per state change.
+// cost paid once per state change a reader cares about ("full"), and the
+// cost of a state change that moves only volatile fields ("volatile": the
+// view is read and fingerprinted, the documents kept).
 func BenchmarkRender(b *testing.B) {
 	e, _ := benchEnv(b)
 	r := &renderer{o: &Options{Backend: e.mem, Node: "ns1", PageName: "geodnsd", HistoryLen: 20,
-		PageRefresh: 10e9, Now: e.clock.Now}, m: newMetrics(prometheus.NewRegistry())}
-	b.ReportAllocs()
-	for b.Loop() {
-		r.render()
-	}
+		PageRefresh: 10e9, DocRefresh: 30e9, Now: e.clock.Now}, m: newMetrics(prometheus.NewRegistry())}
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.update(nil)
+		}
+	})
+	b.Run("volatile", func(b *testing.B) {
+		prev := r.update(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			if c := r.update(prev); c.renderedAt != prev.renderedAt {
+				b.Fatal("rendered again")
+			}
+		}
+	})
 }
 
 // BenchmarkStatusJSONHTTP polls /status.json over loopback HTTP with
