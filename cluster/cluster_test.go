@@ -159,8 +159,8 @@ func TestRespecThroughTheLog(t *testing.T) {
 		return true
 	})
 	before := configs(l)
-	if before < 2 { // bootstrap + change
-		t.Fatalf("%d spec entries in the log, want 2", before)
+	if before < 1 { // the change (and the bootstrap spec, unless the change came first)
+		t.Fatalf("%d spec entries in the log, want at least 1", before)
 	}
 	if err := f.Respec(ctx, sp); err != nil {
 		t.Fatal(err)

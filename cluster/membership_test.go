@@ -148,8 +148,12 @@ func TestLaggingFollowerInstallsSnapshot(t *testing.T) {
 		}
 		last = res.Index
 	}
-	if err := l.raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
+	// Compact both connected nodes' logs: leadership may have moved
+	// between them under load.
+	for _, c := range others(tc.nodes, f) {
+		if err := c.raft.Snapshot().Error(); err != nil {
+			t.Fatalf("%s: snapshot: %v", c.ID(), err)
+		}
 	}
 	tc.heal(indexOf(tc, f))
 	waitAllApplied(t, []*Cluster{f}, last)
