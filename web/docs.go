@@ -84,7 +84,7 @@ type rendered struct {
 	// (fingerprint); renderedAt is when docs were rendered (Options.Now).
 	key        [sha256.Size]byte
 	renderedAt time.Time
-	refreshAt  time.Time // renderedAt + DocRefresh
+	refreshAt  time.Time // renderedAt + DocRefresh; never when DocRefresh < 0
 }
 
 // renderer renders the documents once per state change a reader cares
@@ -161,6 +161,9 @@ func (r *renderer) update(prev *rendered) *rendered {
 	}
 	out.docs = r.render(&out.status, out.history, old)
 	out.renderedAt, out.refreshAt = now, now.Add(o.DocRefresh)
+	if o.DocRefresh < 0 {
+		out.refreshAt = time.Unix(1<<62, 0) // only a state change renders again
+	}
 	r.m.renders.Inc()
 	return out
 }
