@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/geodnsd/geodnsd/failover"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +105,42 @@ func BenchmarkStatusJSONHTTP(b *testing.B) {
 					resp.Body.Close()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkIdleSecond is one second of an idle cluster with a busy poller:
+// the leader's Tick is applied and /status.json is asked for with the ETag
+// the poller holds. "per-change" renders on every state change (DocRefresh
+// < 0, the old behaviour); "refresh-30s" keeps the documents until 30
+// simulated seconds have passed. ns/op includes applying the Tick to the
+// in-memory backend (a state clone), the same in both.
+func BenchmarkIdleSecond(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		refresh time.Duration
+	}{{"per-change", -1}, {"refresh-30s", 30 * time.Second}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, failover.Auto, failover.Manual, func(o *Options) { o.DocRefresh = c.refresh })
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+			etag := rec.Header().Get("ETag")
+			at, n304 := t0, 0
+			b.ReportAllocs()
+			for b.Loop() {
+				at = at.Add(time.Second)
+				e.clock.Set(at)
+				e.apply(failover.Tick{Time: at})
+				req := httptest.NewRequest("GET", "/status.json", nil)
+				req.Header.Set("If-None-Match", etag)
+				w := httptest.NewRecorder()
+				e.h.ServeHTTP(w, req)
+				if w.Code == 304 {
+					n304++
+				}
+				etag = w.Header().Get("ETag")
+			}
+			b.ReportMetric(float64(n304)/float64(b.N), "304/op")
 		})
 	}
 }

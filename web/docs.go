@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,14 +35,23 @@ func newDoc(body []byte, ctype string) doc {
 	tag := hex.EncodeToString(sum[:12])
 	d := doc{body: body, etag: `"` + tag + `"`, ctype: ctype}
 	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&b)
 	zw.Write(body)
 	zw.Close()
+	gzipWriters.Put(zw)
 	if b.Len() < len(body)*9/10 {
 		d.gz, d.gzEtag = b.Bytes(), `"`+tag+`-gz"`
 	}
 	return d
 }
+
+// gzipWriters holds gzip writers at BestCompression: each is ~1 MB of
+// compressor state, reused across renders.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression)
+	return zw
+}}
 
 // acceptsGzip reports whether the request's Accept-Encoding allows gzip
 // (RFC 9110 §12.5.3: listed without q=0).
