@@ -77,7 +77,8 @@ type Node struct {
 	dns    *dnsserver.Server
 	http   *web.Server
 	obs    *observer
-	spec   failover.Spec
+	specMu sync.Mutex    // serialises writes of the spec to the log
+	spec   failover.Spec // the spec this node last wrote (or started with)
 	svcs   *zones.Services
 	cl     *cluster.Cluster
 	digest atomic.Pointer[string] // the config digest beats carry
@@ -215,8 +216,7 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
-	startSpec := n.spec // the reload loop owns n.spec from here on
-	bgDone.Go(func() { n.respecAtStart(bg, startSpec, cfg.Cluster.WriteTimeout.Duration) })
+	bgDone.Go(func() { n.respecAtStart(bg, cfg.Cluster.WriteTimeout.Duration) })
 	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
 	if len(cfg.Cluster.Nodes) > 1 {
 		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
@@ -317,10 +317,12 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 // the cluster can take writes: the log may hold the spec of an older
 // configuration (edited while the node was down). The leader writes nothing
 // when the spec is unchanged. It retries until it succeeds or ctx ends.
-func (n *Node) respecAtStart(ctx context.Context, spec failover.Spec, timeout time.Duration) {
+func (n *Node) respecAtStart(ctx context.Context, timeout time.Duration) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		err := n.cl.Respec(rctx, spec)
+		n.specMu.Lock() // a reload may have moved n.spec on: write the latest
+		err := n.cl.Respec(rctx, n.spec)
+		n.specMu.Unlock()
 		cancel()
 		switch {
 		case err == nil:
@@ -390,6 +392,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	for _, k := range restartKeys(n.cur.Load().cfg, cfg) {
 		n.log.Warn("config change needs a restart to take effect", "key", k)
 	}
+	n.specMu.Lock()
 	if !reflect.DeepEqual(spec, n.spec) {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Cluster.WriteTimeout.Duration)
 		err := n.cl.Respec(rctx, spec)
@@ -402,6 +405,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 			n.spec = spec
 		}
 	}
+	n.specMu.Unlock()
 	if err := n.cl.SetMembers(members(cfg)); err != nil {
 		n.log.Error("config reload: cluster membership", "err", err)
 	}
