@@ -101,10 +101,11 @@ func New(o Options) (*Node, error) {
 
 func build(o Options, lc *loaded) (*Node, error) {
 	cfg := lc.cfg
-	checks, err := health.Compile(cfg)
+	c, err := compile(cfg)
 	if err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: %w", cfg.File, err))
+		return nil, err
 	}
+	checks, spec, svcs := c.checks, c.spec, c.svcs
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
@@ -116,17 +117,6 @@ func build(o Options, lc *loaded) (*Node, error) {
 	log := newLogger(o.Log, cfg.Log).With("node", cfg.Node.ID)
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
-	}
-	spec, err := failoverSpec(cfg)
-	if err == nil {
-		_, err = failover.New(spec, time.Time{})
-	}
-	if err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: failover spec: %w", cfg.File, err))
-	}
-	svcs, err := services(cfg)
-	if err != nil {
-		return nil, cfgErr(err)
 	}
 	n := &Node{opts: o, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
 	n.cur.Store(lc)
@@ -360,24 +350,12 @@ func (n *Node) reloadConfig(ctx context.Context) {
 		return
 	}
 	cfg := lc.cfg
-	checks, err := health.Compile(cfg)
+	c, err := compile(cfg)
 	if err != nil {
 		fail(err)
 		return
 	}
-	spec, err := failoverSpec(cfg)
-	if err == nil {
-		_, err = failover.New(spec, time.Time{})
-	}
-	if err != nil {
-		fail(fmt.Errorf("failover spec: %w", err))
-		return
-	}
-	svcs, err := services(cfg)
-	if err != nil {
-		fail(err)
-		return
-	}
+	checks, spec, svcs := c.checks, c.spec, c.svcs
 	if err := zones.CheckServices(svcs, n.store.Snapshot().Zones()...); err != nil {
 		fail(err)
 		return
