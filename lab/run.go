@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/geodnsd/geodnsd/node"
 )
@@ -60,13 +62,37 @@ func RunDemo(ctx context.Context, o Options, out, logw io.Writer) error {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// SIGHUP reloads every node (the lab's files are in the directory the
+	// guide names), instead of ending the process with its files left behind.
+	hups := make([]chan struct{}, len(nodes))
+	for i := range hups {
+		hups[i] = make(chan struct{}, 1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-sig:
+				for _, h := range hups {
+					select {
+					case h <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	errs := make([]error, len(nodes))
 	for i, nd := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := nd.Run(runCtx, make(chan struct{})); err != nil {
+			if err := nd.Run(runCtx, hups[i]); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", l.Nodes[i].ID, err)
 				stop() // one node failing to start stops the lab
 			}
@@ -96,7 +122,7 @@ geodnsd lab: %d nameservers (%s … %s), sites dallas, losangeles, london.
                   go run ./cmd/failoverctl --server http://%s promote dallas
 
 Files (configs, certificates, state): %s
-Ctrl-C stops everything.
+SIGHUP reloads every node from them; Ctrl-C stops everything and removes them.
 `,
 		len(l.Nodes), l.Nodes[0].ID, l.Nodes[len(l.Nodes)-1].ID,
 		n1.HTTP, l.Nodes[0].HTTP.Addr(), l.Nodes[len(l.Nodes)-1].HTTP.Addr(),
