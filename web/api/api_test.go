@@ -128,6 +128,12 @@ func TestClientTriesServersInTurn(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 503 {
 		t.Errorf("all 503: %v", err)
 	}
+	// One server without quorum, the next unreachable: the 503 is what the
+	// operator needs to read, not the connection error.
+	_, err = (&Client{Servers: []string{noQuorum, deadServer(t)}}).Nodes(context.Background())
+	if !errors.As(err, &ae) || ae.Status != 503 {
+		t.Errorf("503 then unreachable: %v", err)
+	}
 	// A reply that is not the API's JSON.
 	html := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>")) })
 	if _, err := (&Client{Servers: []string{html}}).History(context.Background(), 5, 3); err == nil || !strings.Contains(err.Error(), "not the expected JSON") {

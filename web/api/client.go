@@ -139,7 +139,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			last = err
+			// A server that answered (503 no quorum, 429) says more than
+			// one that could not be reached: keep its answer.
+			var ae *Error
+			if !errors.As(last, &ae) {
+				last = err
+			}
 			if ctx.Err() != nil {
 				break
 			}
