@@ -85,6 +85,7 @@ type Node struct {
 	// peersApplied is each member's applied index as last asked.
 	peersApplied atomic.Pointer[map[string]uint64]
 
+	met          nodeMetrics
 	routed       chan struct{} // closed once the first routing view is in the store
 	shuttingDown atomic.Bool
 }
@@ -120,6 +121,9 @@ func build(o Options, lc *loaded) (*Node, error) {
 	}
 	n := &Node{opts: o, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
 	n.cur.Store(lc)
+	if n.met, err = newNodeMetrics(reg); err != nil {
+		return nil, err
+	}
 	n.obs = newObserver(cfg.Node.ID, cfg.Cluster.WriteTimeout.Duration, log)
 	n.store = zones.NewStore(zones.StoreOptions{FS: lc.zfs.fsys, Dir: lc.zfs.dir, Root: lc.zfs.root, Logger: log, Registry: reg})
 	if err := n.store.Load(); err != nil {
@@ -343,6 +347,8 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	}
 	fail := func(err error) {
 		n.log.Error("config reload failed; keeping the last good configuration", "err", err)
+		n.met.reloads.WithLabelValues("error").Inc()
+		n.met.lastOK.Set(0)
 	}
 	lc, err := load(n.opts.Source)
 	if err != nil {
@@ -391,6 +397,8 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	n.cur.Store(lc)
 	n.checks, n.svcs = checks, svcs
 	n.setDigest()
+	n.met.reloads.WithLabelValues("ok").Inc()
+	n.met.lastOK.Set(1)
 	n.log.Info("config reloaded", "file", cfg.File, "checks", len(checks), "services", svcs.Len())
 }
 
@@ -444,4 +452,26 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// nodeMetrics are the node's own metrics (subsystem config).
+type nodeMetrics struct {
+	reloads *prometheus.CounterVec // by result: ok, error
+	lastOK  prometheus.Gauge
+}
+
+func newNodeMetrics(reg *prometheus.Registry) (nodeMetrics, error) {
+	m := nodeMetrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "geodnsd", Subsystem: "config", Name: "reloads_total",
+			Help: "Configuration reloads (SIGHUP), by result: ok, or error (the last good configuration was kept)."}, []string{"result"}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "geodnsd", Subsystem: "config", Name: "last_reload_successful",
+			Help: "1 when the last configuration reload (or the start) took the file, 0 when it kept the last good configuration."}),
+	}
+	m.lastOK.Set(1)
+	for _, c := range []prometheus.Collector{m.reloads, m.lastOK} {
+		if err := reg.Register(c); err != nil {
+			return m, fmt.Errorf("node metrics: %w", err)
+		}
+	}
+	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -251,6 +252,9 @@ func TestReloadRespecsThroughTheLog(t *testing.T) {
 	if got, err := s.a("www.example.com."); err != nil || len(got) != 2 {
 		t.Errorf("after a broken reload: %v %v", got, err)
 	}
+	s.waitFor("the failed reload counted", func() error {
+		return s.metrics("geodnsd_config_last_reload_successful 0", `geodnsd_config_reloads_total{result="error"} 1`)
+	})
 
 	extra := `
 [services.shop]
@@ -263,6 +267,9 @@ sites = ["dallas", "london"]
 	// not start it there: london has no sync check and serves nothing, so it
 	// is not known to be in sync — a spec change never skips resync.)
 	s.waitA("shop.example.com.", "192.0.2.10", "192.0.2.11")
+	if err := s.metrics("geodnsd_config_last_reload_successful 1", `geodnsd_config_reloads_total{result="ok"} 1`); err != nil {
+		t.Error(err)
+	}
 	st, err := s.status()
 	if err != nil {
 		t.Fatal(err)
@@ -274,4 +281,23 @@ sites = ["dallas", "london"]
 	if !slices.Equal(names, []string{"cas", "shop", "www"}) {
 		t.Errorf("services in the replicated state after the reload: %v", names)
 	}
+}
+
+// metrics fails unless /metrics has every line of want.
+func (s *soloNode) metrics(want ...string) error {
+	r, err := http.Get("http://" + s.web + "/metrics")
+	if err != nil {
+		return err
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	for _, w := range want {
+		if !strings.Contains(string(b), "\n"+w+"\n") {
+			return fmt.Errorf("no %q in /metrics", w)
+		}
+	}
+	return nil
 }
