@@ -248,8 +248,16 @@ func (s *State) guard(c Command) error {
 		}
 	case OpMarkSynced:
 		p := s.siteIdx[c.Site]
-		if !c.Force && s.sites[p].health == Down && s.sites[p].sync != InSync {
+		if c.Force {
+			return nil
+		}
+		if s.sites[p].health == Down && s.sites[p].sync != InSync {
 			return refused(c, "%s", s.healthProblem(p))
+		}
+		// The operator attests what the sync check cannot tell, never
+		// against what a quorum of fresh nodes says it does tell.
+		if s.syncBehind(p) {
+			return refused(c, "%s", s.syncProblem(p))
 		}
 	}
 	return nil

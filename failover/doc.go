@@ -165,7 +165,13 @@
 //     rules); it has no guard, since it only adds a candidate.
 //   - mode SERVICE auto|manual [--failback auto|manual]: sets the policy
 //     modes until the service's spec policy changes.
-//   - mark-synced SITE: SITE is in_sync (refused while it is down).
+//   - mark-synced SITE: SITE is in_sync. Refused while SITE is down, and —
+//     the same sync refusal as promote, naming the sync check and the value
+//     a node reported — while a quorum of fresh nodes reports SITE's sync
+//     check not in sync: the operator attests what the check cannot tell
+//     (no sync check, or its verdicts unknown or short of a quorum), never
+//     against what it does tell. Else mark-synced then promote would be a
+//     path around resync.
 //   - freeze / thaw: stop / resume automatic decisions cluster-wide;
 //     commands still work while frozen.
 //

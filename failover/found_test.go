@@ -389,3 +389,55 @@ func TestRespecRemovedSiteComesBackUnsynced(t *testing.T) {
 	h.wantSite("dallas", Up, InSync)
 	wantDecisions(t, h.step(at(2*time.Hour+5*time.Minute)), "cas/default failback losangeles->dallas")
 }
+
+// TestFoundMarkSyncedAgainstSyncCheck: dallas repaired but 12 items behind
+// by every fresh node's replication check, cas failed over to losangeles.
+// An unforced mark-synced must not make dallas in_sync against its own sync
+// check (else an unforced promote fails cas back onto a site that is
+// behind); forced, it is accepted and audited.
+func TestFoundMarkSyncedAgainstSyncCheck(t *testing.T) {
+	h := newHarness(t, storySpec(Manual, Manual))
+	h.allUp(at(0))
+	h.site("dallas", false, at(time.Minute), nodes6...)
+	h.mustCmd(Command{Time: at(2 * time.Minute), Op: OpFailover, Service: "cas", Site: "losangeles", Actor: "alice"})
+	h.wantRoute("cas", "default", "losangeles", 1, FailedOver)
+	back := at(time.Hour)
+	h.site("dallas", true, back, nodes6...)
+	h.sync("dallas", false, "items_behind = 12, want <= 0", back, nodes6...)
+	h.wantSite("dallas", Up, Resyncing)
+
+	mark := Command{Time: back.Add(time.Second), Op: OpMarkSynced, Site: "dallas", Actor: "mallory"}
+	err := h.cmd(mark)
+	var ce *CommandError
+	if !errors.Is(err, ErrRefused) || !errors.As(err, &ce) || !ce.Refused ||
+		err.Error() != `mark-synced dallas refused: sync check "replication" reports not_in_sync (items_behind = 12, want <= 0)` {
+		t.Fatalf("unforced mark-synced while every node says behind: %v", err)
+	}
+	h.wantSite("dallas", Up, Resyncing)
+	if err := h.cmd(Command{Time: back.Add(2 * time.Second), Op: OpPromote, Site: "dallas"}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("promote dallas after the refused mark-synced: %v", err)
+	}
+	h.wantRoute("cas", "default", "losangeles", 1, FailedOver)
+
+	// A minority of fresh nodes saying behind is no quorum: the operator
+	// may attest.
+	h2 := newHarness(t, storySpec(Manual, Manual))
+	h2.allUp(at(0))
+	h2.site("dallas", false, at(time.Minute), nodes6...)
+	h2.mustCmd(Command{Time: at(2 * time.Minute), Op: OpFailover, Service: "cas", Site: "losangeles", Actor: "alice"})
+	h2.site("dallas", true, back, nodes6...)
+	h2.sync("dallas", false, "items_behind = 12, want <= 0", back, nodes6[:3]...)
+	h2.wantSite("dallas", Up, Resyncing)
+	h2.mustCmd(mark)
+	h2.wantSite("dallas", Up, InSync)
+
+	// Forced with a reason: accepted, recorded as forced.
+	forced := mark
+	forced.Time, forced.Force, forced.Reason = back.Add(3*time.Second), true, "restored from backup, check lags"
+	h.mustCmd(forced)
+	h.wantSite("dallas", Up, InSync)
+	if e := h.s.history[len(h.s.history)-1]; e.What != "mark-synced" || !e.Forced || e.From != "resyncing" || e.To != "in_sync" ||
+		e.Reason != forced.Reason || e.Actor != "mallory" {
+		t.Fatalf("forced mark-synced entry = %+v", e)
+	}
+}

@@ -405,7 +405,25 @@ func (p *propRun) respec(sp Spec, at time.Time) {
 // it is not vacuous.
 var propSeen struct {
 	failover, failback, drain, command, forced, stale, invalidated, allDown, awaiting, refused,
-	respec, respecMoves, respecNew, renamed, verdictSets, clamped, partitioned, badSpec atomic.Int64
+	respec, respecMoves, respecNew, renamed, verdictSets, clamped, partitioned, badSpec,
+	markRefused, attested atomic.Int64
+}
+
+// behindByQuorum reports whether a quorum of s's fresh nodes reports the
+// named site's sync check not in sync (counted here, not by the state's own
+// code).
+func behindByQuorum(s *State, site string) bool {
+	i := s.siteIdx[site]
+	if s.spec.Sites[i].SyncCheck == "" {
+		return false
+	}
+	n := 0
+	for j, v := range s.sites[i].syncVotes {
+		if v.set && !v.inSync && s.nodes[j].fresh {
+			n++
+		}
+	}
+	return n >= s.quorum
 }
 
 // routeKey names a route across specs.
@@ -506,6 +524,15 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 
 	cmd, isCmd := e.(Command)
 	forced := isCmd && cmd.Force
+	// An operator's attestation never overrides what a quorum of fresh
+	// nodes says the site's sync check tells: else mark-synced then promote
+	// is a path around resync.
+	if isCmd && !forced && cmd.Op == OpMarkSynced && len(added) > 0 {
+		if behindByQuorum(preT, cmd.Site) {
+			fail("unforced mark-synced %s accepted while a quorum of fresh nodes reports its sync check not in sync", cmd.Site)
+		}
+		propSeen.attested.Add(1)
+	}
 	_, isDecision := e.(Decision)
 	ok := func(name string) bool { // a target anyone may take: up, undrained, in_sync
 		st, found := atTick.sites[name]
@@ -801,6 +828,9 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			}
 			if errors.Is(err, ErrRefused) {
 				propSeen.refused.Add(1)
+				if c.Op == OpMarkSynced && strings.Contains(err.Error(), "sync check") {
+					propSeen.markRefused.Add(1)
+				}
 			}
 			if err != nil {
 				a, _ := MarshalSnapshot(pre)
@@ -917,13 +947,14 @@ func TestPropertyRandomSequences(t *testing.T) {
 		counts := []int64{p.failover.Load(), p.failback.Load(), p.drain.Load(), p.command.Load(), p.forced.Load(),
 			p.stale.Load(), p.invalidated.Load(), p.allDown.Load(), p.awaiting.Load(), p.refused.Load(),
 			p.respec.Load(), p.respecMoves.Load(), p.respecNew.Load(), p.renamed.Load(), p.verdictSets.Load(),
-			p.clamped.Load(), p.partitioned.Load()}
+			p.clamped.Load(), p.partitioned.Load(), p.markRefused.Load(), p.attested.Load()}
 		t.Logf("exercised: auto failover %d, auto fail-back %d, auto drain %d, command moves %d, forced moves %d, "+
 			"stale decisions %d, invalidated decisions %d, all_down route-steps %d, awaiting_operator route-steps %d, "+
 			"refused commands %d, respecs %d (orphaned routes moved %d, new routes placed %d, routes renamed %d), "+
-			"verdict sets %d, clamped clock steps %d, decisions sought by a minority %d",
+			"verdict sets %d, clamped clock steps %d, decisions sought by a minority %d, "+
+			"mark-synced refused by the sync check %d, unforced mark-synced accepted %d",
 			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7], counts[8], counts[9],
-			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16])
+			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16], counts[17], counts[18])
 		if !t.Failed() && seqs*steps >= 40_000 && slices.Contains(counts, 0) {
 			t.Error("a rule was never exercised: the generator needs work")
 		}

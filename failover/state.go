@@ -320,7 +320,7 @@ func (s *State) refresh(t time.Time) (routing bool) {
 			}
 		case exposed && !st.exposed:
 			st.loseSync(t)
-		case st.sync == InSync && sp.SyncCheck != "" && s.syncCount(st, false) >= s.quorum:
+		case st.sync == InSync && s.syncBehind(i):
 			st.loseSync(t)
 		case st.sync != InSync && st.health == Up && s.syncEvidence(st, sp):
 			st.sync, st.syncSince = InSync, t
@@ -382,6 +382,12 @@ func (s *State) syncCount(st *site, inSync bool) int {
 		}
 	}
 	return n
+}
+
+// syncBehind reports whether site p has a sync check that a quorum of
+// fresh nodes reports not in sync.
+func (s *State) syncBehind(p int) bool {
+	return s.spec.Sites[p].SyncCheck != "" && s.fresh > 0 && s.syncCount(&s.sites[p], false) >= s.quorum
 }
 
 func (s *State) syncEvidence(st *site, sp *SiteSpec) bool {
