@@ -54,7 +54,7 @@ func (s *Snapshot) Lookup(qname string, qtype, qclass uint16, do bool) Result {
 	if !dns.IsFqdn(qname) {
 		qname += "."
 	}
-	lname := strings.ToLower(qname)
+	lname := lookupName(qname)
 	z := s.zoneFor(lname, qtype)
 	if z == nil {
 		return Result{Rcode: dns.RcodeRefused}

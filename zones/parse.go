@@ -57,7 +57,11 @@ func parse(data []byte, origin, fallback, file string) (*Zone, error) {
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, fmt.Errorf("%s:1: bad origin %q", l.file, origin)
 	}
-	l.origin = strings.ToLower(dns.Fqdn(origin))
+	canon, err := canonicalName(origin, true)
+	if err != nil {
+		return nil, fmt.Errorf("%s:1: bad origin %q: %w", l.file, origin, err)
+	}
+	l.origin = canon
 
 	// Directives the ZoneParser would accept but we refuse: NSD knows
 	// neither, and $INCLUDE would read outside the zone directory.
@@ -96,7 +100,7 @@ func parse(data []byte, origin, fallback, file string) (*Zone, error) {
 		}
 		last = line
 		prevEnd = br.lines
-		l.add(rr, line)
+		l.add(rr, line, source(lines, line, end))
 		if len(l.errs) > maxErrors {
 			break
 		}
@@ -279,11 +283,32 @@ var metaTypes = map[uint16]bool{
 	dns.TypeNone: true,
 }
 
-// add checks one record on its own and files it under its owner.
-func (l *loader) add(rr dns.RR, line int) {
+// source returns the text of the record that starts on line (1-based) and
+// ends before line end+1.
+func source(lines []string, line, end int) string {
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	return strings.Join(lines[line-1:min(max(end, line), len(lines))], "\n")
+}
+
+// add checks one record on its own and files it under its owner. src is
+// the record's text in the file. The record is kept in its canonical form
+// (see canonicalRR): a record that does not pack is refused here, so that
+// every record loaded can be sent.
+func (l *loader) add(rr dns.RR, line int, src string) {
+	canon, err := canonicalRR(rr)
+	if err != nil {
+		l.errorf(line, "%s %s: %v", rr.Header().Name, dns.Type(rr.Header().Rrtype), err)
+		return
+	}
+	rr = canon
 	h := rr.Header()
-	h.Name = strings.ToLower(h.Name)
 	name, t := h.Name, h.Rrtype
+	if msg := checkRecord(rr, src); msg != "" {
+		l.errorf(line, "%s %s: %s", name, dns.Type(t), msg)
+		return
+	}
 	switch {
 	case h.Class != dns.ClassINET:
 		l.errorf(line, "%s: class %s not supported (only IN)", name, dns.ClassToString[h.Class]+classNum(h.Class))
