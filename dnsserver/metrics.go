@@ -179,23 +179,26 @@ type collector struct {
 	names    *zoneNames
 	tcpConns *atomic.Int64
 	tcpRej   *atomic.Uint64
+	// replyErrs counts replies that failed to build (set after newCollector).
+	replyErrs *atomic.Uint64
 
-	queries, duration, truncated, malformed, panics, conns, rejected *prometheus.Desc
+	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors *prometheus.Desc
 }
 
 func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *collector {
 	n := func(name string) string { return prometheus.BuildFQName("geodnsd", "dns", name) }
 	return &collector{
-		names:     names,
-		tcpConns:  conns,
-		tcpRej:    rej,
-		queries:   prometheus.NewDesc(n("queries_total"), "DNS queries answered, by answering zone, query type, response code and transport.", []string{"zone", "qtype", "rcode", "proto"}, nil),
-		duration:  prometheus.NewDesc(n("request_duration_seconds"), "Time from receiving a request to sending its reply (per receive batch on UDP).", []string{"proto"}, nil),
-		truncated: prometheus.NewDesc(n("responses_truncated_total"), "UDP responses sent with the TC bit.", nil, nil),
-		malformed: prometheus.NewDesc(n("malformed_total"), "Requests dropped as unusable or answered FORMERR.", nil, nil),
-		panics:    prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
-		conns:     prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
-		rejected:  prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		names:       names,
+		tcpConns:    conns,
+		tcpRej:      rej,
+		queries:     prometheus.NewDesc(n("queries_total"), "DNS queries answered, by answering zone, query type, response code and transport.", []string{"zone", "qtype", "rcode", "proto"}, nil),
+		duration:    prometheus.NewDesc(n("request_duration_seconds"), "Time from receiving a request to sending its reply (per receive batch on UDP).", []string{"proto"}, nil),
+		truncated:   prometheus.NewDesc(n("responses_truncated_total"), "UDP responses sent with the TC bit.", nil, nil),
+		malformed:   prometheus.NewDesc(n("malformed_total"), "Requests dropped as unusable or answered FORMERR.", nil, nil),
+		panics:      prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
+		conns:       prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
+		rejected:    prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		replyErrors: prometheus.NewDesc(n("reply_errors_total"), "Replies that could not be built and were answered SERVFAIL (a bug; the first is logged).", nil, nil),
 	}
 }
 
@@ -206,7 +209,7 @@ func (c *collector) add(set *counters) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected} {
+	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors} {
 		ch <- d
 	}
 }
@@ -277,4 +280,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(panics))
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(c.tcpConns.Load()))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(c.tcpRej.Load()))
+	var replyErrs uint64
+	if c.replyErrs != nil {
+		replyErrs = c.replyErrs.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(c.replyErrors, prometheus.CounterValue, float64(replyErrs))
 }

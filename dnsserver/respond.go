@@ -2,7 +2,9 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -17,6 +19,11 @@ type handler struct {
 	identity string // TXT presentation form, "" = REFUSED
 	version  string
 	zones    *zoneNames
+
+	log       *slog.Logger
+	replyErrs atomic.Uint64 // replies that failed to build
+	logged    atomic.Bool   // the first failure has been logged
+	failPack  error         // tests: every pack fails with this error
 }
 
 // worker answers packets for one goroutine: it owns its scratch request,
@@ -192,6 +199,7 @@ func (w *worker) answer(dst, msg []byte) []byte {
 	}
 	full, fit, err := w.build(snap, limit)
 	if err != nil {
+		w.h.buildFailed(q, err)
 		return w.errorReply(dst, msg, dns.RcodeServerFailure)
 	}
 	if c != nil {
@@ -268,11 +276,29 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	return full, entry{reply: clone(b), zone: zone, rcode: rc, tc: tc}, nil
 }
 
+// buildFailed counts a reply that could not be built and logs the first
+// one. Zones refuse at load every record that does not pack, so this is a
+// bug, never expected input: it is answered SERVFAIL, counted in
+// geodnsd_dns_reply_errors_total and logged once per server (not per
+// query: the query path logs nothing above Debug otherwise).
+func (h *handler) buildFailed(q *request, err error) {
+	h.replyErrs.Add(1)
+	if h.logged.Swap(true) {
+		return
+	}
+	name, _, _ := dns.UnpackDomainName(q.qname[:q.qlen], 0)
+	h.log.Error("dns reply could not be built; answered SERVFAIL (logged once, counted in geodnsd_dns_reply_errors_total)",
+		"qname", name, "qtype", dns.Type(q.qtype).String(), "error", err)
+}
+
 func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
 
 // packOPT packs m with compression into the scratch buffer and appends the
 // OPT RR when the query had one.
 func (w *worker) packOPT(m *dns.Msg, ext uint8) ([]byte, error) {
+	if w.h.failPack != nil {
+		return nil, w.h.failPack
+	}
 	if cap(w.pack) < 1024 {
 		w.pack = make([]byte, 4096)
 	}
@@ -293,8 +319,10 @@ func (w *worker) packOPT(m *dns.Msg, ext uint8) ([]byte, error) {
 // fit makes the reply fit in limit bytes, as NSD and Knot do: additional
 // RRsets that do not fit are left out without TC (RFC 2181 §9), except the
 // glue of in-domain name servers in a referral, which sets TC (RFC 9471);
-// when the answer and authority sections do not fit, the reply is the
-// header with TC, the question and the OPT.
+// when the answer and authority sections do not fit, the reply keeps the
+// whole RRsets of those sections that fit, in order up to the first that
+// does not, and sets TC (RFC 2181 §9: a CNAME whose target's RRset is too
+// big comes with TC, as NSD and Knot send it).
 func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte, bool, error) {
 	opt := 0
 	if w.req.edns {
@@ -303,22 +331,19 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 	extra := m.Extra
 	m.Extra = nil
 	if m.Len()+opt > limit {
-		return w.truncated(m, ext)
+		return w.truncated(m, ext, limit-opt)
 	}
 	required := requiredGlue(res)
 	kept := make([]dns.RR, 0, len(extra))
 	for i := 0; i < len(extra); {
-		j := i + 1
-		for j < len(extra) && sameRRset(extra[i], extra[j]) {
-			j++
-		}
+		j := nextRRset(extra, i)
 		m.Extra = append(kept, extra[i:j]...)
 		switch {
 		case m.Len()+opt <= limit:
 			kept = m.Extra
 		case required(extra[i]):
 			m.Extra = nil
-			return w.truncated(m, ext)
+			return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
 		}
 		i = j
 	}
@@ -329,16 +354,42 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 	}
 	if len(b) > limit {
 		m.Extra = nil
-		return w.truncated(m, ext)
+		return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
 	}
 	return b, false, nil
 }
 
-func (w *worker) truncated(m *dns.Msg, ext uint8) ([]byte, bool, error) {
-	t := &dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}
+// truncated packs m with TC, no additional section, and of its answer then
+// authority sections the whole RRsets that fit in limit bytes (the OPT
+// excluded), up to the first that does not.
+func (w *worker) truncated(m *dns.Msg, ext uint8, limit int) ([]byte, bool, error) {
+	t := &dns.Msg{MsgHdr: m.MsgHdr, Compress: true, Question: m.Question}
 	t.Truncated = true
+	sections := [2][]dns.RR{m.Answer, m.Ns}
+	dsts := [2]*[]dns.RR{&t.Answer, &t.Ns}
+fill:
+	for k, rrs := range sections {
+		for i := 0; i < len(rrs); {
+			j := nextRRset(rrs, i)
+			*dsts[k] = rrs[:j]
+			if t.Len() > limit {
+				*dsts[k] = rrs[:i]
+				break fill
+			}
+			i = j
+		}
+	}
 	b, err := w.packOPT(t, ext)
 	return b, true, err
+}
+
+// nextRRset returns the end of the RRset that starts at rrs[i].
+func nextRRset(rrs []dns.RR, i int) int {
+	j := i + 1
+	for j < len(rrs) && sameRRset(rrs[i], rrs[j]) {
+		j++
+	}
+	return j
 }
 
 func sameRRset(a, b dns.RR) bool {

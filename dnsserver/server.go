@@ -134,6 +134,7 @@ func New(o Options) (*Server, error) {
 		src:     o.Source,
 		udpSize: o.UDPSize,
 		zones:   newZoneNames(),
+		log:     o.Logger,
 	}
 	if o.NSID != "" {
 		s.h.nsid = []byte(o.NSID)
@@ -145,6 +146,7 @@ func New(o Options) (*Server, error) {
 		s.h.version = txtEscape(o.VersionBind)
 	}
 	s.coll = newCollector(s.h.zones, &s.tcpConns, &s.tcpRejected)
+	s.coll.replyErrs = &s.h.replyErrs
 	s.tcpCtr = &counters{proto: protoTCP}
 	s.coll.add(s.tcpCtr)
 	if err := o.Registry.Register(s.coll); err != nil {
