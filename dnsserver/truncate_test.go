@@ -76,7 +76,6 @@ func TestReplyTooBigForAnyMessage(t *testing.T) {
 	}
 }
 
-
 // TestReplyBuildErrorLoggedOnceAndCounted: a reply that cannot be built is
 // SERVFAIL, counted every time, logged once.
 func TestReplyBuildErrorLoggedOnceAndCounted(t *testing.T) {
