@@ -84,6 +84,21 @@ type Log struct {
 	Format string `toml:"format"`
 }
 
+// Limits owned here and used by the packages that enforce them at start-up
+// (dnsserver.New refuses the same values), so that -check-config refuses
+// exactly what start-up refuses.
+const (
+	// MaxNSID is the longest NSID (RFC 5001) in bytes: an error reply with
+	// the NSID option and a 255-byte question still fits in 512 bytes.
+	MaxNSID = 128
+	// MaxTXT is the longest CHAOS TXT answer (version_bind, node.id): one
+	// character-string (RFC 1035 §3.3).
+	MaxTXT = 255
+	// MinUDPSize and MaxUDPSize bound dns.udp_size (RFC 6891 §6.2.5).
+	MinUDPSize = 512
+	MaxUDPSize = 65535
+)
+
 // Error is one configuration problem and where it is.
 type Error struct {
 	File string // config file, "" when parsed from memory
@@ -137,15 +152,21 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(src, path)
+	return parse(src, path, true)
 }
 
 // Parse decodes and validates configuration text; file is used in errors and
 // to resolve relative paths ("" for text that has no file).
 func Parse(src []byte, file string) (*Config, error) {
+	return parse(src, file, false)
+}
+
+// parse is Parse; with files it also checks what the configuration names
+// on the file system (zones.dir), as start-up needs it.
+func parse(src []byte, file string, files bool) (*Config, error) {
 	c := Default()
 	c.File = file
-	v := &validator{file: file, pos: scanPositions(src)}
+	v := &validator{file: file, pos: scanPositions(src), files: files}
 	md, err := toml.Decode(string(src), c)
 	if err != nil {
 		var pe toml.ParseError
@@ -191,9 +212,10 @@ func Default() *Config {
 
 // validator collects positioned errors.
 type validator struct {
-	file string
-	pos  *positions
-	errs Errors
+	file  string
+	pos   *positions
+	errs  Errors
+	files bool // check paths on the file system (Load)
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -224,8 +246,8 @@ func (c *Config) finish(v *validator) {
 	if c.DNS.SocketsPerAddress == 0 {
 		c.DNS.SocketsPerAddress = runtime.NumCPU()
 	}
-	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 65535 {
-		v.errorf("dns.udp_size", "%d is out of range 512..65535", c.DNS.UDPSize)
+	if c.DNS.UDPSize < MinUDPSize || c.DNS.UDPSize > MaxUDPSize {
+		v.errorf("dns.udp_size", "%d is out of range %d..%d", c.DNS.UDPSize, MinUDPSize, MaxUDPSize)
 	}
 	if c.DNS.TCPIdleTimeout.Duration < 100*time.Millisecond {
 		v.errorf("dns.tcp_idle_timeout", "%s is too short (minimum 100ms)", c.DNS.TCPIdleTimeout.Duration)
@@ -238,16 +260,30 @@ func (c *Config) finish(v *validator) {
 		c.DNS.NSID = ""
 	case c.DNS.NSID == "":
 		c.DNS.NSID = c.Node.ID
-	case len(c.DNS.NSID) > 255:
-		v.errorf("dns.nsid", "longer than 255 bytes")
+	case len(c.DNS.NSID) > MaxNSID:
+		v.errorf("dns.nsid", "%d bytes: at most %d", len(c.DNS.NSID), MaxNSID)
 	}
-	if len(c.DNS.VersionBind) > 255 {
-		v.errorf("dns.version_bind", "longer than 255 bytes")
+	if len(c.DNS.VersionBind) > MaxTXT {
+		v.errorf("dns.version_bind", "%d bytes: at most %d", len(c.DNS.VersionBind), MaxTXT)
 	}
 	if c.Zones.Dir == "" {
 		v.errorf("zones.dir", "empty")
-	} else if !filepath.IsAbs(c.Zones.Dir) && c.File != "" {
-		c.Zones.Dir = filepath.Join(filepath.Dir(c.File), c.Zones.Dir)
+	} else {
+		if !filepath.IsAbs(c.Zones.Dir) && c.File != "" {
+			c.Zones.Dir = filepath.Join(filepath.Dir(c.File), c.Zones.Dir)
+		}
+		if v.files {
+			c.Zones.Dir = absPath(c.Zones.Dir)
+			st, err := os.Stat(c.Zones.Dir)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				v.errorf("zones.dir", "%s: no such directory", c.Zones.Dir)
+			case err != nil:
+				v.errorf("zones.dir", "%v", err)
+			case !st.IsDir():
+				v.errorf("zones.dir", "%s: not a directory", c.Zones.Dir)
+			}
+		}
 	}
 	if d := c.Zones.ReloadInterval.Duration; d != 0 && d < time.Second {
 		v.errorf("zones.reload_interval", "%s is too short (minimum 1s, or 0 for SIGHUP only)", d)
@@ -256,6 +292,15 @@ func (c *Config) finish(v *validator) {
 		v.errorf("log.format", "%q: want text or json", c.Log.Format)
 	}
 	c.finishHealth(v)
+}
+
+// absPath is p made absolute and clean (p itself when the working
+// directory is unknown).
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 func isLabel(s string) bool {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/geodnsd/geodnsd/config"
 	"github.com/geodnsd/geodnsd/zones"
 )
 
@@ -47,7 +48,6 @@ const (
 	defaultUDPSize     = 1232
 	defaultIdle        = 10 * time.Second
 	defaultMaxConns    = 1000
-	maxNSID            = 128 // an error reply with NSID and a 255-byte qname still fits in 512
 	tcpMaxReadDuration = 2 * time.Second
 	udpReadBuffer      = 4 << 20
 )
@@ -91,8 +91,8 @@ func New(o Options) (*Server, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = defaultUDPSize
 	}
-	if o.UDPSize < 512 || o.UDPSize > 65535 {
-		return nil, fmt.Errorf("dns server: udp size %d: must be in 512..65535", o.UDPSize)
+	if o.UDPSize < config.MinUDPSize || o.UDPSize > config.MaxUDPSize {
+		return nil, fmt.Errorf("dns server: udp size %d: must be in %d..%d", o.UDPSize, config.MinUDPSize, config.MaxUDPSize)
 	}
 	if o.TCPIdleTimeout < 0 {
 		return nil, fmt.Errorf("dns server: tcp idle timeout %v: must not be negative", o.TCPIdleTimeout)
@@ -106,11 +106,11 @@ func New(o Options) (*Server, error) {
 	if o.TCPMaxConnections == 0 {
 		o.TCPMaxConnections = defaultMaxConns
 	}
-	if len(o.NSID) > maxNSID {
-		return nil, fmt.Errorf("dns server: nsid is %d bytes: at most %d", len(o.NSID), maxNSID)
+	if len(o.NSID) > config.MaxNSID {
+		return nil, fmt.Errorf("dns server: nsid is %d bytes: at most %d", len(o.NSID), config.MaxNSID)
 	}
-	if len(o.Identity) > 255 || len(o.VersionBind) > 255 {
-		return nil, errors.New("dns server: identity and version must be at most 255 bytes")
+	if len(o.Identity) > config.MaxTXT || len(o.VersionBind) > config.MaxTXT {
+		return nil, fmt.Errorf("dns server: identity and version must be at most %d bytes", config.MaxTXT)
 	}
 	for _, ap := range o.Listen {
 		if !ap.IsValid() {

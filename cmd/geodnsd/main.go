@@ -77,13 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 
 	store := zones.NewStore(zones.StoreOptions{FS: zfs.fsys, Dir: zfs.dir, Root: zfs.root, Logger: log, Registry: reg})
 	zerr := store.Load()
-	if *check {
-		return checkOnly(stdout, stderr, cfg, store, zerr, len(checks))
-	}
-	if zerr != nil {
-		// Serve what loaded; readiness says what did not.
-		log.Error("zones not all loaded", "err", zerr)
-	}
+	// -check-config builds every component start-up builds (nothing is
+	// bound or started), so that it refuses exactly what start-up refuses.
 	prober, err := health.New(health.Options{Logger: log, Registry: reg})
 	if err == nil {
 		err = prober.Update(checks)
@@ -92,11 +87,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		fmt.Fprintf(stderr, "geodnsd: health checks: %v\n", err)
 		return exitConfig
 	}
-
 	srv, err := dnsserver.New(dnsOptions(cfg, store, log, reg))
 	if err != nil {
 		fmt.Fprintf(stderr, "geodnsd: %v\n", err)
 		return exitConfig
+	}
+	if *check {
+		return checkOnly(stdout, stderr, cfg, store, zerr, len(checks))
+	}
+	if zerr != nil {
+		// Serve what loaded; readiness says what did not.
+		log.Error("zones not all loaded", "err", zerr)
 	}
 	if err := srv.Start(); err != nil {
 		log.Error("dns listen failed", "err", err)
