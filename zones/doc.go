@@ -29,7 +29,7 @@
 // # Answering
 //
 // [Snapshot.Lookup] answers as NSD and Knot do (RFC 1034, 2181, 2308, 4592,
-// 6604, 8482), with minimal responses: positive answers carry no authority
+// 6604, 6672, 8482), with minimal responses: positive answers carry no authority
 // section. See [Snapshot.Lookup] for the rules and the judgement calls.
 //
 // The RRs in a [Result] are shared with the snapshot and must never be

@@ -316,9 +316,6 @@ func (l *loader) add(rr dns.RR, line int, src string) {
 	case !dns.IsSubDomain(l.origin, name):
 		l.errorf(line, "%s: out of zone data (zone %s)", name, l.origin)
 		return
-	case t == dns.TypeDNAME:
-		l.errorf(line, "%s: DNAME not supported", name)
-		return
 	case metaTypes[t]:
 		l.errorf(line, "%s: meta type %s not allowed in a zone", name, dns.Type(t))
 		return
@@ -427,6 +424,14 @@ func (l *loader) build() (*Zone, error) {
 				}
 			}
 		}
+		// DNAME (RFC 6672 §2.4): one per owner; names below it are
+		// occluded (loaded, never answered), as NSD and Knot do.
+		if d := n.get(dns.TypeDNAME); d != nil && len(d.rrs) > 1 {
+			l.errorf(d.lines[1], "%s: more than one DNAME record", name)
+		}
+		if o := dnameAbove(l, name); o != "" && len(n.sets) > 0 {
+			l.warnf(n.sets[0].lines[0], "%s: occluded by the DNAME at %s: never answered", name, o)
+		}
 		// Delegations: only glue below a cut, only NS/DS/glue at it.
 		if name == l.origin {
 			continue
@@ -487,6 +492,23 @@ func (l *loader) build() (*Zone, error) {
 	return l.freeze(soa, names, cutOf), nil
 }
 
+// dnameAbove returns the highest owner of a DNAME strictly above name (up
+// to and including the apex), or "".
+func dnameAbove(l *loader, name string) string {
+	best := ""
+	for s := name; s != l.origin; {
+		i, end := dns.NextLabel(s, 0)
+		if end {
+			break
+		}
+		s = s[i:]
+		if n := l.nodes[s]; n != nil && n.get(dns.TypeDNAME) != nil {
+			best = s
+		}
+	}
+	return best
+}
+
 // freeze builds the immutable lookup structure.
 func (l *loader) freeze(soa *dns.SOA, names []string, cutOf func(string) string) *Zone {
 	z := &Zone{
@@ -535,6 +557,9 @@ func (l *loader) freeze(soa *dns.SOA, names []string, cutOf func(string) string)
 		}
 		if w, ok := z.nodes["*."+name]; ok {
 			n.wild = w
+		}
+		if o := dnameAbove(l, name); o != "" {
+			n.dname = z.nodes[o]
 		}
 	}
 	return z

@@ -28,7 +28,7 @@ func TestParseBad(t *testing.T) {
 		{"mxcname.zone", []string{"mxcname.zone:5: bad.test. MX target mail.bad.test. is a CNAME (illegal)"}},
 		{"srvcname.zone", []string{"srvcname.zone:5: _sip._udp.bad.test. SRV target sip.bad.test. is a CNAME (illegal)"}},
 		{"nscname.zone", []string{"nscname.zone:4: bad.test. NS target ns.bad.test. is a CNAME (illegal)"}},
-		{"dname.zone", []string{"dname.zone:5: old.bad.test.: DNAME not supported"}},
+		{"dname.zone", []string{"dname.zone:6: old.bad.test.: more than one DNAME record"}},
 		{"class.zone", []string{"class.zone:5: www.bad.test.: class CH not supported"}},
 		{"include.zone", []string{"include.zone:5: $INCLUDE not allowed"}},
 		{"generate.zone", []string{"generate.zone:5: $GENERATE not supported"}},
@@ -49,7 +49,7 @@ func TestParseBad(t *testing.T) {
 		}},
 		{"many.zone", []string{
 			"many.zone:6: a.bad.test.: CNAME and other data (TXT)",
-			"many.zone:7: b.bad.test.: DNAME not supported",
+			`many.zone:7: b.bad.test. CAA: CAA tag "bad-tag"`,
 			"many.zone:8: c.example.org.: out of zone data",
 		}},
 	}
