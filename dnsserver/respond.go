@@ -62,7 +62,12 @@ func (w *worker) respond(dst, msg []byte) (out []byte) {
 		w.ctr.malformed.Add(1)
 		return w.errorReply(dst, msg, dns.RcodeFormatError)
 	case vNotImp:
+		// Only QR and the opcode: a header whose other flags mean nothing
+		// for an opcode we do not know (ISC genreport "opcodeflg").
+		q.flags &= opcodeMask << opcodeShift
 		return w.errorReply(dst, msg, dns.RcodeNotImplemented)
+	case vBadKey:
+		return w.badKey(dst, msg)
 	case vBadVers:
 		return w.errorReply(dst, msg, dns.RcodeBadVers)
 	}
@@ -107,6 +112,40 @@ func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
 		dst = w.appendOPT(dst, uint8(rcode>>4), rcode != dns.RcodeBadVers)
 	}
 	w.ctr.query(zoneNone, q.qtype, rcodeIndex(rcode))
+	return dst
+}
+
+// badKey answers a query signed with a key we do not know (we know none):
+// NOTAUTH, unsigned, with a TSIG RR that copies the query's key name,
+// algorithm, time and original ID, carries no MAC and the error BADKEY
+// (RFC 8945 §5.2). The TSIG comes after the OPT, as the last record.
+func (w *worker) badKey(dst, msg []byte) []byte {
+	q := &w.req
+	rr, _, err := dns.UnpackRR(msg[:q.tsigEnd], q.tsigOff)
+	t, ok := rr.(*dns.TSIG)
+	if err != nil || !ok {
+		w.ctr.malformed.Add(1)
+		return w.errorReply(dst, msg, dns.RcodeFormatError)
+	}
+	start := len(dst)
+	q.hasQ = false // as NSD: no question in a BADKEY reply
+	dst = w.errorReply(dst, msg, dns.RcodeNotAuth)
+	out := &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     t.OrigId,
+		Error:      dns.RcodeBadKey,
+	}
+	buf := make([]byte, 512)
+	n, err := dns.PackRR(out, buf, 0, nil, false)
+	if err != nil {
+		return dst
+	}
+	dst = append(dst, buf[:n]...)
+	ar := binary.BigEndian.Uint16(dst[start+10:])
+	binary.BigEndian.PutUint16(dst[start+10:], ar+1)
 	return dst
 }
 

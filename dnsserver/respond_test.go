@@ -142,8 +142,10 @@ func respondCases() []respondCase {
 		{name: "empty: dropped", udp: true, req: rawReq(nil), want: want{drop: true}},
 
 		// NOTIMP
-		{name: "NOTIMP STATUS", id: 22, req: query(q{id: 22, name: "www.example.com.", qtype: dns.TypeA, opcode: dns.OpcodeStatus, rd: true, edns: true}),
-			want: want{rcode: 4, hdrRcode: 4, flags: "qr rd", opcode: dns.OpcodeStatus, question: "www.example.com. IN A", opt: optPlain}},
+		{name: "NOTIMP STATUS: RD not copied", id: 22, req: query(q{id: 22, name: "www.example.com.", qtype: dns.TypeA, opcode: dns.OpcodeStatus, rd: true, edns: true}),
+			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: dns.OpcodeStatus, question: "www.example.com. IN A", opt: optPlain}},
+		{name: "NOTIMP opcode 15 with every flag set: only QR (genreport opcodeflg)", id: 25, req: rawReq(cat(header(25, 15<<opcodeShift|0x07f0, 1, 0, 0, 0), wwwQuestion)),
+			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: 15, question: "www.example.com. IN A"}},
 		{name: "NOTIMP NOTIFY", id: 23, req: query(q{id: 23, name: "example.com.", qtype: dns.TypeSOA, opcode: dns.OpcodeNotify}),
 			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: dns.OpcodeNotify, question: "example.com. IN SOA"}},
 		{name: "NOTIMP UPDATE with records, no question echo for 0 questions", id: 24, req: rawReq(header(24, 5<<opcodeShift, 0, 0, 0, 0)),

@@ -11,12 +11,16 @@ const (
 	typeIXFR = 251
 	typeAXFR = 252
 	typeTXT  = 16
+	typeTSIG = 250
+
+	classANY = 255
 
 	classINET  = 1
 	classCHAOS = 3
 
 	optNSID = 3
 	optECS  = 8
+	optEDE  = 15
 
 	// Header flag bits (second 16-bit word).
 	flagQR = 1 << 15
@@ -38,6 +42,7 @@ const (
 	vFormErr                // FORMERR
 	vNotImp                 // NOTIMP (opcode other than QUERY)
 	vBadVers                // EDNS version > 0
+	vBadKey                 // TSIG under a key we do not know: NOTAUTH + TSIG BADKEY
 )
 
 // request is a parsed query. It is a scratch value owned by one worker and
@@ -64,6 +69,9 @@ type request struct {
 	ecsOff   int  // offset of the ECS option data in the request, 0 = none
 	ecsLen   int  // (seam for RFC 7871: parsed later, ignored for now)
 	optCount int
+
+	// tsigOff..tsigEnd is the TSIG RR (the last additional record), 0 = none.
+	tsigOff, tsigEnd int
 }
 
 // parse decodes the header, the question and the additional section of msg
@@ -72,12 +80,16 @@ type request struct {
 // with a nonzero RCODE, QDCOUNT != 1, an unparseable section, records in
 // the answer or authority section (authority allowed for IXFR), an OPT
 // outside the additional section, more than one OPT, or any additional
-// record other than OPT is FORMERR. Bytes after the last record are
-// ignored, as NSD does unless built with STRICT_MESSAGE_PARSE.
+// record other than OPT and a final TSIG is FORMERR. A TSIG (RFC 8945) must
+// be the last record, class ANY, TTL 0; as no key is configured, a signed
+// query gets NOTAUTH with a TSIG carrying BADKEY (§5.2). Bytes after the
+// last record are ignored, as NSD does unless built with
+// STRICT_MESSAGE_PARSE.
 func (r *request) parse(msg []byte) verdict {
 	r.hasQ, r.edns, r.nsid = false, false, false
 	r.qEnd, r.qlen, r.optCount, r.ecsOff, r.ecsLen = 0, 0, 0, 0, 0
 	r.qtype, r.qclass, r.version, r.do, r.bufSize = 0, 0, 0, false, 0
+	r.tsigOff, r.tsigEnd = 0, 0
 	if len(msg) < headerLen {
 		return vDrop
 	}
@@ -114,6 +126,9 @@ func (r *request) parse(msg []byte) verdict {
 	}
 	if r.edns && r.version != 0 {
 		return vBadVers
+	}
+	if r.tsigOff != 0 {
+		return vBadKey
 	}
 	return vAnswer
 }
@@ -153,9 +168,14 @@ func (r *request) walk(msg []byte, qd, an, ns, ar uint16) bool {
 		var typ uint16
 		var ok bool
 		off, typ, ok = skipRR(msg, off)
+		if ok && typ == typeTSIG && i == int(ar)-1 && tsigShape(msg, start) {
+			r.tsigOff, r.tsigEnd = start, off
+			continue
+		}
 		if !ok || typ != typeOPT {
-			// TSIG and SIG(0) are not supported: like any other record
-			// in the additional section of a query, they are FORMERR.
+			// SIG(0) is not supported: like any other record in the
+			// additional section of a query (and a TSIG that is not
+			// last, RFC 8945 §5.1), it is FORMERR.
 			return false
 		}
 		r.optCount++
@@ -204,6 +224,16 @@ func (r *request) parseQuestion(msg []byte) (int, bool) {
 	r.qtype = binary.BigEndian.Uint16(msg[off:])
 	r.qclass = binary.BigEndian.Uint16(msg[off+2:])
 	return off + 4, true
+}
+
+// tsigShape checks the TSIG RR at off (already bounds-checked): class ANY
+// and TTL 0 (RFC 8945 §4.2).
+func tsigShape(msg []byte, off int) bool {
+	off, ok := skipName(msg, off)
+	if !ok {
+		return false
+	}
+	return binary.BigEndian.Uint16(msg[off+2:]) == classANY && binary.BigEndian.Uint32(msg[off+4:]) == 0
 }
 
 // skipName skips a name that may end in a compression pointer.

@@ -356,6 +356,28 @@ func specialCases(rng *rand.Rand) []*special {
 		m.Opcode = op
 		addMsg("opcode-"+opcodeString(op), "edns1232", m)
 	}
+	{ // ISC genreport "opcodeflg": opcode 15 with every header flag set
+		m := mk("example.com.", dns.TypeSOA, dns.ClassINET)
+		m.Opcode = 15
+		m.Authoritative, m.Truncated, m.RecursionDesired, m.RecursionAvailable = true, true, true, true
+		m.Zero, m.AuthenticatedData, m.CheckingDisabled = true, true, true
+		addMsg("opcodeflg", "noedns", m)
+		m = mk("example.com.", dns.TypeSOA, dns.ClassINET)
+		m.Opcode, m.RecursionDesired, m.CheckingDisabled = dns.OpcodeStatus, true, true
+		addMsg("opcode-STATUS-rd-cd", "noedns", m)
+	}
+	{ // ISC genreport "dnswkk": signed with a key the server does not know
+		m := withEDNS(mk("example.com.", dns.TypeSOA, dns.ClassINET), 1232, false)
+		m.SetTsig("unknown.key.", dns.HmacSHA256, 300, 1700000000)
+		ts := m.Extra[len(m.Extra)-1].(*dns.TSIG)
+		ts.MAC, ts.MACSize = strings.Repeat("ab", 32), 32
+		addMsg("tsig-unknown-key", "edns1232+tsig", m)
+		m = mk("www.example.com.", dns.TypeA, dns.ClassINET)
+		m.SetTsig("unknown.key.", dns.HmacSHA256, 300, 1700000000)
+		ts = m.Extra[len(m.Extra)-1].(*dns.TSIG)
+		ts.MAC, ts.MACSize = strings.Repeat("ab", 32), 32
+		addMsg("tsig-unknown-key", "noedns+tsig", m)
+	}
 	{ // NOTIFY with the SOA in the answer section, as a primary sends it
 		m := mk("example.com.", dns.TypeSOA, dns.ClassINET)
 		m.Opcode = dns.OpcodeNotify

@@ -129,6 +129,11 @@ func TestExceptionsAreNarrow(t *testing.T) {
 	}
 
 	notifyq := queryOf(t, "example.com.", dns.TypeSOA, func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify })
+	allFlags := func(m *dns.Msg) {
+		m.Authoritative, m.Truncated, m.RecursionDesired, m.RecursionAvailable = true, true, true, true
+		m.Zero, m.AuthenticatedData, m.CheckingDisabled = true, true, true
+	}
+	op15q := queryOf(t, "example.com.", dns.TypeSOA, func(m *dns.Msg) { m.Opcode = 15; allFlags(m) })
 	noQuestion := func(m *dns.Msg) { m.Question = nil }
 	notimp := func(m *dns.Msg) { m.Rcode, m.Authoritative = dns.RcodeNotImplemented, false }
 	// A query with QDCOUNT=0 and an OPT.
@@ -200,6 +205,9 @@ func TestExceptionsAreNarrow(t *testing.T) {
 		{"NOTIMP for NOTIFY, question echoed", notifyq, then(refused, noQuestion), notimp, true},
 		{"NOTIMP for NOTIFY with AA set", notifyq, then(refused, noQuestion), then(notimp, func(m *dns.Msg) { m.Authoritative = true }), false},
 		{"NOTIMP for a refused QUERY", plainq, refused, notimp, false},
+		{"NOTIMP flags cleared", op15q, then(notimp, noQuestion, allFlags), then(notimp, noQuestion), true},
+		{"NOTIMP flags cleared but RD kept", op15q, then(notimp, noQuestion, allFlags), then(notimp, noQuestion, func(m *dns.Msg) { m.RecursionDesired = true }), false},
+		{"NOTIMP flags cleared and rcode changed", op15q, then(notimp, noQuestion, allFlags), then(refused, noQuestion), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref, got := replyTo(t, tc.q, tc.ref), replyTo(t, tc.q, tc.got)
