@@ -91,7 +91,7 @@ var corpusNames = []struct{ rule, name string }{
 	{"dname-owner", "dn.example.com."},
 	{"below-dname", "www.dn.example.com."},
 	{"below-dname-deep-nxdomain", "a.b.dn.example.com."},
-		{"below-dname-to-other-zone", "www.extdn.example.com."},
+	{"below-dname-to-other-zone", "www.extdn.example.com."},
 	{"cname-to-below-dname", "todn.example.com."},
 	{"refused-sibling", "www.example.org."},
 	{"refused-parent", "com."},

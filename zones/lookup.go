@@ -34,7 +34,7 @@ import (
 //     below a DNAME owner (the highest, if several) gets the DNAME and a
 //     CNAME synthesised from the name as asked to the substituted name, with
 //     the DNAME's TTL; the substituted name is then followed like a CNAME
-//     target. Data below a DNAME is occluded (never answered). The owner
+//     target. Data below a DNAME is refused at load, as NSD does. The owner
 //     itself answers as any name. A substituted name over 255 bytes is
 //     YXDOMAIN with the DNAME alone (RFC 6672 §2.2).
 //   - Wildcards follow RFC 4592: "*.<closest encloser>" is used only when
@@ -126,8 +126,8 @@ func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass b
 				dn = n
 			}
 			target, ok := z.redirect(res, dn, name, owner)
-			if !ok {
-				return
+			if !ok || qtype == dns.TypeCNAME {
+				return // the synthesised CNAME answers a CNAME question (NSD)
 			}
 			chain[links] = name
 			links++

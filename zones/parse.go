@@ -424,13 +424,13 @@ func (l *loader) build() (*Zone, error) {
 				}
 			}
 		}
-		// DNAME (RFC 6672 §2.4): one per owner; names below it are
-		// occluded (loaded, never answered), as NSD and Knot do.
+		// DNAME (RFC 6672 §2.4): one per owner, and no data below it
+		// (§2.3: NSD refuses such a zone; the names would be occluded).
 		if d := n.get(dns.TypeDNAME); d != nil && len(d.rrs) > 1 {
 			l.errorf(d.lines[1], "%s: more than one DNAME record", name)
 		}
 		if o := dnameAbove(l, name); o != "" && len(n.sets) > 0 {
-			l.warnf(n.sets[0].lines[0], "%s: occluded by the DNAME at %s: never answered", name, o)
+			l.errorf(n.sets[0].lines[0], "%s: data below the DNAME at %s (RFC 6672 §2.3)", name, o)
 		}
 		// Delegations: only glue below a cut, only NS/DS/glue at it.
 		if name == l.origin {

@@ -28,7 +28,7 @@ func TestParseBad(t *testing.T) {
 		{"mxcname.zone", []string{"mxcname.zone:5: bad.test. MX target mail.bad.test. is a CNAME (illegal)"}},
 		{"srvcname.zone", []string{"srvcname.zone:5: _sip._udp.bad.test. SRV target sip.bad.test. is a CNAME (illegal)"}},
 		{"nscname.zone", []string{"nscname.zone:4: bad.test. NS target ns.bad.test. is a CNAME (illegal)"}},
-		{"dname.zone", []string{"dname.zone:6: old.bad.test.: more than one DNAME record"}},
+		{"dname.zone", []string{"dname.zone:6: old.bad.test.: more than one DNAME record", "dname.zone:8: x.old.bad.test.: data below the DNAME at old.bad.test."}},
 		{"class.zone", []string{"class.zone:5: www.bad.test.: class CH not supported"}},
 		{"include.zone", []string{"include.zone:5: $INCLUDE not allowed"}},
 		{"generate.zone", []string{"generate.zone:5: $GENERATE not supported"}},
