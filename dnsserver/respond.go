@@ -36,10 +36,11 @@ type worker struct {
 	req   request
 	key   [maxKeyLen]byte
 	pack  []byte // dns.Msg.PackBuffer scratch, miss path only
+	ede   int    // Extended DNS Error info code for the OPT of this reply, -1 none
 }
 
 func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
-	return &worker{h: h, proto: p, cache: c, ctr: ctr}
+	return &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1}
 }
 
 // respond appends the reply to the request msg to dst and returns it. It
@@ -54,6 +55,7 @@ func (w *worker) respond(dst, msg []byte) (out []byte) {
 		}
 	}()
 	q := &w.req
+	w.ede = -1
 	switch q.parse(msg) {
 	case vDrop:
 		w.ctr.malformed.Add(1)
@@ -78,8 +80,10 @@ func (w *worker) respond(dst, msg []byte) (out []byte) {
 		if w.proto == protoUDP {
 			return w.errorReply(dst, msg, dns.RcodeNotImplemented)
 		}
+		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	case typeIXFR:
+		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	}
 	return w.answer(dst, msg)
@@ -158,11 +162,22 @@ func servfail(dst, msg []byte) []byte {
 	return append(dst, msg[0], msg[1], byte(f>>8), byte(f), 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
+// Extended DNS Error info codes (RFC 8914 §4) that geodnsd sends, where
+// NSD 4.6 sends them: always with empty EXTRA-TEXT.
+const (
+	edeProhibited       = 18 // a refused transfer; CHAOS data we hide
+	edeNotAuthoritative = 20 // REFUSED: the name is in none of our zones
+	edeNotSupported     = 21 // CHAOS questions we have no answer for
+)
+
 // optLen is the size of the OPT RR appendOPT writes.
 func (w *worker) optLen(nsidOK bool) int {
 	n := 11
 	if nsidOK && w.req.nsid && len(w.h.nsid) > 0 {
 		n += 4 + len(w.h.nsid)
+	}
+	if w.ede >= 0 {
+		n += 6
 	}
 	return n
 }
@@ -177,12 +192,24 @@ func (w *worker) appendOPT(dst []byte, ext uint8, nsidOK bool) []byte {
 	}
 	size := w.h.udpSize
 	dst = append(dst, 0, 0, typeOPT, byte(size>>8), byte(size), ext, 0, do, 0)
-	if nsidOK && q.nsid && len(w.h.nsid) > 0 {
-		n := len(w.h.nsid)
-		dst = append(dst, byte((n+4)>>8), byte(n+4), 0, optNSID, byte(n>>8), byte(n))
-		return append(dst, w.h.nsid...)
+	rdlen := 0
+	nsid := nsidOK && q.nsid && len(w.h.nsid) > 0
+	if nsid {
+		rdlen += 4 + len(w.h.nsid)
 	}
-	return append(dst, 0, 0)
+	if w.ede >= 0 {
+		rdlen += 6
+	}
+	dst = append(dst, byte(rdlen>>8), byte(rdlen))
+	if nsid {
+		n := len(w.h.nsid)
+		dst = append(dst, 0, optNSID, byte(n>>8), byte(n))
+		dst = append(dst, w.h.nsid...)
+	}
+	if w.ede >= 0 {
+		dst = append(dst, 0, optEDE, 0, 2, byte(w.ede>>8), byte(w.ede))
+	}
+	return dst
 }
 
 // makeKey writes the cache key for the current request and a size limit
@@ -278,11 +305,14 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	var res zones.Result
 	switch {
 	case q.qclass == classCHAOS:
-		res = w.h.chaos(name, q.qtype)
+		res, w.ede = w.h.chaos(name, q.qtype)
 	case snap == nil:
 		res = zones.Result{Rcode: dns.RcodeRefused}
 	default:
 		res = snap.Lookup(name, q.qtype, q.qclass, q.edns && q.do)
+	}
+	if res.Rcode == dns.RcodeRefused && res.Zone == "" && q.qclass != classCHAOS && (q.qclass == classINET || q.qclass == classANY) {
+		w.ede = edeNotAuthoritative // as NSD: REFUSED outside our zones
 	}
 	m := &dns.Msg{
 		MsgHdr: dns.MsgHdr{
@@ -474,24 +504,32 @@ func requiredGlue(res zones.Result) func(dns.RR) bool {
 
 // chaos answers the CHAOS class: TXT id.server./hostname.bind. and
 // version.bind./version.server., TTL 0, AA off (we are not authoritative
-// for CHAOS data; NSD and Knot clear it too); anything else is REFUSED.
-func (h *handler) chaos(name string, qtype uint16) zones.Result {
+// for CHAOS data; NSD and Knot clear it too); anything else is REFUSED,
+// with the Extended DNS Error NSD sends (-1: none): 18 Prohibited for a
+// name we know but do not tell, 21 Not Supported for the rest.
+func (h *handler) chaos(name string, qtype uint16) (zones.Result, int) {
 	var txt string
+	known := true
 	switch name {
 	case "id.server.", "hostname.bind.":
 		txt = h.identity
 	case "version.bind.", "version.server.":
 		txt = h.version
+	default:
+		known = false
 	}
-	if txt == "" || qtype != dns.TypeTXT {
-		return zones.Result{Rcode: dns.RcodeRefused}
+	switch {
+	case qtype != dns.TypeTXT || !known:
+		return zones.Result{Rcode: dns.RcodeRefused}, edeNotSupported
+	case txt == "":
+		return zones.Result{Rcode: dns.RcodeRefused}, edeProhibited
 	}
 	return zones.Result{
 		Answer: []dns.RR{&dns.TXT{
 			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
 			Txt: []string{txt},
 		}},
-	}
+	}, -1
 }
 
 // txtEscape turns raw bytes into the presentation form miekg/dns packs

@@ -343,6 +343,9 @@ func specialCases(rng *rand.Rand) []*special {
 		dns.TypeTKEY, dns.TypeTSIG, dns.TypeOPT, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeNSEC3PARAM} {
 		addMsg("type-"+typeString(qt), "noedns", mk("example.com.", qt, dns.ClassINET))
 	}
+	for _, qt := range []uint16{dns.TypeAXFR, dns.TypeIXFR} { // refused transfers: EDE 18 Prohibited
+		addMsg("type-"+typeString(qt)+"-edns", "edns1232", withEDNS(mk("example.com.", qt, dns.ClassINET), 1232, false))
+	}
 	for _, qt := range []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY} {
 		addMsg("type-"+typeString(qt)+"-do", "edns4096+do", withEDNS(mk("www.example.com.", qt, dns.ClassINET), 4096, true))
 	}

@@ -111,13 +111,10 @@ func TestExceptionsAreNarrow(t *testing.T) {
 			m.IsEdns0().Option = append(m.IsEdns0().Option, opts...)
 		}
 	}
-	ede := &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNotAuthoritative}
-	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7331"}
 
 	mxq := queryOf(t, "example.com.", dns.TypeMX, nil)
 	cdq := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { m.CheckingDisabled = true })
 	plainq := queryOf(t, "www.example.com.", dns.TypeA, nil)
-	refq := queryOf(t, "www.example.org.", dns.TypeA, edns(false, &dns.EDNS0_NSID{Code: dns.EDNS0NSID}))
 	badq := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { edns(true)(m); m.IsEdns0().SetVersion(1) })
 	badq0 := queryOf(t, "www.example.com.", dns.TypeA, func(m *dns.Msg) { edns(false)(m); m.IsEdns0().SetVersion(1) })
 	refused := func(m *dns.Msg) { m.Rcode, m.Authoritative = dns.RcodeRefused, false }
@@ -196,9 +193,6 @@ func TestExceptionsAreNarrow(t *testing.T) {
 		{"CD copied", cdq, nil, func(m *dns.Msg) { m.CheckingDisabled = true }, true},
 		{"CD set without CD in the query", plainq, nil, func(m *dns.Msg) { m.CheckingDisabled = true }, false},
 		{"CD copied but AA differs", cdq, nil, func(m *dns.Msg) { m.CheckingDisabled, m.Authoritative = true, false }, false},
-		{"EDE missing", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(false, nsid)), true},
-		{"EDE missing and NSID missing", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(false)), false},
-		{"EDE missing and DO set", refq, then(refused, edns(false, ede, nsid)), then(refused, edns(true, nsid)), false},
 		{"DO copied in BADVERS", badq, badvers(false), badvers(true), true},
 		{"DO set in BADVERS without DO in the query", badq0, badvers(false), badvers(true), false},
 		{"DO set in NOERROR", plainq, edns(false), edns(true), false},

@@ -286,7 +286,6 @@ type exception struct {
 var acceptedDifferences = []exception{
 	{"cd-copied", expectCDCopied},
 	{"do-copied-in-badvers", expectDOInBADVERS},
-	{"no-extended-dns-error", expectNoEDE},
 	{"cname-not-followed-out-of-zone", expectCNAMEStopsAtZone},
 	{"notimp-for-notify", expectNotImpForNotify},
 	{"notimp-flags-cleared", expectNotImpFlagsCleared},
@@ -392,36 +391,6 @@ func expectDOInBADVERS(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg, b
 		return w, true
 	}
 	return nil, false
-}
-
-// expectNoEDE: NSD 4.6 adds an Extended DNS Error option (RFC 8914) to some
-// replies: 20 "Not Authoritative" to REFUSED for names outside its zones,
-// 18 "Prohibited" and 21 "Not Supported" to refused CHAOS queries. EDE is
-// optional and informational; geodnsd sends none (yet). Accepted: the
-// reply is NSD's with its EDE options removed, everything else equal.
-func expectNoEDE(q *queryCase, want, got *dns.Msg, o *oracle) (*dns.Msg, bool) {
-	wo, gotOpt := want.IsEdns0(), got.IsEdns0()
-	if wo == nil || gotOpt == nil {
-		return nil, false
-	}
-	for _, e := range gotOpt.Option {
-		if e.Option() == dns.EDNS0EDE {
-			return nil, false
-		}
-	}
-	w := want.Copy()
-	opt := w.IsEdns0()
-	var kept []dns.EDNS0
-	for _, e := range opt.Option {
-		if e.Option() != dns.EDNS0EDE {
-			kept = append(kept, e)
-		}
-	}
-	if len(kept) == len(opt.Option) {
-		return nil, false
-	}
-	opt.Option = kept
-	return w, true
 }
 
 // expectedReply is the reference reply as an exception rewrote it: its wire
