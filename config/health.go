@@ -201,7 +201,8 @@ type Check struct {
 	StartTLS bool   `toml:"starttls"`
 
 	// DNS: one query to the probed server; Answer must match the data of one
-	// answer record ("192.0.2.10", "10 mx.example.com.", TXT strings joined).
+	// answer record in zone file form ("192.0.2.10", "10 mx.example.com.",
+	// `0 issue "ca.example.net"`), TXT strings joined without quotes.
 	Query            string `toml:"query"`
 	QType            string `toml:"qtype"` // default A
 	RCode            string `toml:"rcode"` // default NOERROR
