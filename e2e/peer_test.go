@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,12 +49,15 @@ type outcome struct {
 	accepted []string // names of the exceptions that made it agree
 }
 
-// runDifferential sends the corpus to both servers and fails on every
-// difference that no exception accepts.
-func runDifferential(t *testing.T, ref, got *server, exceptions []exception) {
+// runDifferential sends the corpus (the queries keep accepts, when given)
+// to both servers and fails on every difference that no exception accepts.
+func runDifferential(t *testing.T, ref, got *server, exceptions []exception, keep ...func(*queryCase) bool) {
 	t.Helper()
 	seed := corpusSeed()
 	corpus := buildCorpus(seed, ref.v6 != "" && got.v6 != "")
+	for _, k := range keep {
+		corpus = slices.DeleteFunc(corpus, func(q *queryCase) bool { return !k(q) })
+	}
 	t.Logf("corpus: %d queries, seed %d (GEODNSD_E2E_SEED), reference %s %s, under test %s %s",
 		len(corpus), seed, ref.name, ref.v4, got.name, got.v4)
 
