@@ -32,6 +32,7 @@ lint: vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./dnsserver/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseVsMiekg$$' -fuzztime $(FUZZTIME) ./dnsserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzServeService$$' -fuzztime $(FUZZTIME) ./dnsserver/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./zones/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./config/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./failover/

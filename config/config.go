@@ -29,17 +29,37 @@ type Config struct {
 
 	// Defaults for every check; each check may override them.
 	Checks CheckDefaults `toml:"checks"`
-	// Sites by name: endpoints, health checks and the sync check.
+	// Sites by name: endpoints, health checks, the sync check, coordinates.
 	Sites map[string]*Site `toml:"sites"`
+
+	// Cluster lists the nodes that agree on decisions, and the timing of
+	// that agreement. Without [cluster] (no nodes) the node is a one-node
+	// cluster on the same code path; the timing keys still apply.
+	Cluster Cluster `toml:"cluster"`
+	// Geo names the GeoIP2 databases that geographic routes need.
+	Geo Geo `toml:"geo"`
+	// Services by name: DNS names that move together between sites.
+	Services map[string]*Service `toml:"services"`
 
 	// File is the path the configuration was read from ("" when parsed from memory).
 	File string `toml:"-"`
+	// Warnings are things that are allowed but deserve an operator's eye
+	// (e.g. a min_quorum below a strict majority), positioned like errors,
+	// in file order. Load and Parse return them with a valid Config; the
+	// caller prints or logs them.
+	Warnings []string `toml:"-"`
 }
 
 // Node identifies this geodnsd process.
 type Node struct {
 	// ID names the node (ns1); it is also the default NSID and the CHAOS id.server answer.
+	// With [cluster] nodes, it must be one of them.
 	ID string `toml:"id"`
+	// StateDir holds the raft log, stable store and snapshots. Relative to
+	// the config file; "" means a temporary directory made at start and
+	// removed at exit (the demo and throw-away one-node runs: nothing
+	// survives a restart).
+	StateDir string `toml:"state_dir"`
 }
 
 // DNS configures the nameserver's sockets and protocol behaviour.
@@ -69,12 +89,26 @@ type Zones struct {
 	ReloadInterval Duration `toml:"reload_interval"`
 }
 
-// HTTP configures the HTTP side: /metrics, /healthz, /readyz.
+// HTTP configures the HTTP side: the public status (/status.json, /api/v2/...,
+// /), the admin API (/api/v1/...), /metrics, /healthz, /readyz. CORS on the
+// public documents is always "*" (they hold no secrets).
 type HTTP struct {
 	Listen AddrPort `toml:"listen"`
 	// Pprof serves Go's profiler under /debug/pprof/ (off by default: it is
 	// for operators on a trusted listener, never on a public one).
 	Pprof bool `toml:"pprof"`
+	// Tokens are the bearer tokens of the admin API ([[http.tokens]]).
+	Tokens []Token `toml:"tokens"`
+	// StatusRate is the sustained number of requests per second that one
+	// client address may make to the public endpoints (token bucket;
+	// default 10; 0 turns the limit off). StatusBurst is the bucket size
+	// (default 20).
+	StatusRate  float64 `toml:"status_rate"`
+	StatusBurst int     `toml:"status_burst"`
+	// AdminRate and AdminBurst limit the admin API per client address the
+	// same way (default 5 per second, burst 10; 0 turns the limit off).
+	AdminRate  float64 `toml:"admin_rate"`
+	AdminBurst int     `toml:"admin_burst"`
 }
 
 // Log configures logging.
@@ -180,6 +214,7 @@ func parse(src []byte, file string, files bool) (*Config, error) {
 		}
 		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
+	v.md = md
 	used := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		path := indexedPath(v.pos, used, k.String())
@@ -191,6 +226,10 @@ func parse(src []byte, file string, files bool) (*Config, error) {
 	if len(v.errs) > 0 {
 		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
 		return nil, v.errs
+	}
+	sort.SliceStable(v.warns, func(i, j int) bool { return v.warns[i].Line < v.warns[j].Line })
+	for _, w := range v.warns {
+		c.Warnings = append(c.Warnings, w.Error())
 	}
 	return c, nil
 }
@@ -206,21 +245,39 @@ func Default() *Config {
 			TCPMaxConnections: 1000,
 		},
 		Zones: Zones{Dir: "zones"},
-		Log:   Log{Level: "info", Format: "text"},
+		HTTP: HTTP{
+			StatusRate:  DefaultStatusRate,
+			StatusBurst: DefaultStatusBurst,
+			AdminRate:   DefaultAdminRate,
+			AdminBurst:  DefaultAdminBurst,
+		},
+		Log:     Log{Level: "info", Format: "text"},
+		Cluster: defaultCluster(),
 	}
 }
 
-// validator collects positioned errors.
+// validator collects positioned errors and warnings.
 type validator struct {
 	file  string
 	pos   *positions
+	md    toml.MetaData
 	errs  Errors
+	warns Errors
 	files bool // check paths on the file system (Load)
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: v.pos.line(path), Key: path, Msg: fmt.Sprintf(format, args...)})
 }
+
+// warnf records a warning: allowed, but worth an operator's attention.
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warns = append(v.warns, &Error{File: v.file, Line: v.pos.line(path), Key: path, Msg: "warning: " + fmt.Sprintf(format, args...)})
+}
+
+// defined reports whether the key path (as keys, without indexes) is written
+// in the file, so that an explicit zero can be told from a missing key.
+func (v *validator) defined(keys ...string) bool { return v.md.IsDefined(keys...) }
 
 // finish applies defaults that depend on other fields and validates across fields.
 func (c *Config) finish(v *validator) {
@@ -291,7 +348,22 @@ func (c *Config) finish(v *validator) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		v.errorf("log.format", "%q: want text or json", c.Log.Format)
 	}
+	if c.Node.StateDir != "" && !filepath.IsAbs(c.Node.StateDir) && c.File != "" {
+		c.Node.StateDir = filepath.Join(filepath.Dir(c.File), c.Node.StateDir)
+	}
+	c.finishHTTPSection(v)
 	c.finishHealth(v)
+	c.finishCluster(v)
+	c.finishServices(v)
+}
+
+// path resolves a file name written in the config relative to the config
+// file's directory ("" stays "").
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
 }
 
 // absPath is p made absolute and clean (p itself when the working

@@ -79,6 +79,9 @@ type Site struct {
 	// nil when the site has none. It is always site-wide: type http or https
 	// with url and a json_path comparison, or exec with a command.
 	Sync *Check `toml:"sync"`
+	// Coordinates are where the site is ([latitude, longitude]); nil when
+	// not given. Nearest-site routes need them.
+	Coordinates *Coordinates `toml:"coordinates"`
 }
 
 // Endpoint is one address of a site. In TOML it is either a string
@@ -740,7 +743,11 @@ func (c *Config) finishTLSFiles(v *validator, key string, ch *Check) {
 		}
 	}
 	if ch.CAFile != "" {
-		pem, err := os.ReadFile(ch.CAFile)
+		var pem []byte
+		err := smallFile(ch.CAFile)
+		if err == nil {
+			pem, err = os.ReadFile(ch.CAFile)
+		}
 		if err != nil {
 			v.errorf(key+".ca_file", "%v", err)
 		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
@@ -751,7 +758,14 @@ func (c *Config) finishTLSFiles(v *validator, key string, ch *Check) {
 	case (ch.CertFile == "") != (ch.KeyFile == ""):
 		v.errorf(key+".cert_file", "cert_file and key_file go together")
 	case ch.CertFile != "":
-		if _, err := tls.LoadX509KeyPair(ch.CertFile, ch.KeyFile); err != nil {
+		err := smallFile(ch.CertFile)
+		if err == nil {
+			err = smallFile(ch.KeyFile)
+		}
+		if err == nil {
+			_, err = tls.LoadX509KeyPair(ch.CertFile, ch.KeyFile)
+		}
+		if err != nil {
 			v.errorf(key+".cert_file", "client certificate: %v", err)
 		}
 	}
@@ -882,7 +896,7 @@ func indexedPath(p *positions, used map[string]bool, path string) string {
 		if !strings.Contains(k, "[") || stripIndexes(k) != path || used[k] {
 			continue
 		}
-		if best == "" || n < bestLine {
+		if best == "" || n < bestLine || n == bestLine && len(k) < len(best) {
 			best, bestLine = k, n
 		}
 	}

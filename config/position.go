@@ -26,8 +26,8 @@ func scanPositions(src []byte) *positions {
 	p := &positions{lines: make(map[string]int)}
 	counts := make(map[string]int) // array-of-tables path -> entries seen
 	table := ""
-	inString := "" // closing delimiter of an open multi-line string
-	depth := 0     // open brackets of a multi-line array
+	inString := ""    // closing delimiter of an open multi-line string
+	var arr arrayScan // an array value that is still open
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -38,8 +38,8 @@ func scanPositions(src []byte) *positions {
 			}
 			continue
 		}
-		if depth > 0 {
-			depth += bracketDelta(line)
+		if arr.depth > 0 {
+			arr.feed(p, line, n)
 			continue
 		}
 		if line == "" || line[0] == '#' {
@@ -84,7 +84,8 @@ func scanPositions(src []byte) *positions {
 			}
 		}
 		if strings.HasPrefix(rest, "[") {
-			depth = bracketDelta(rest)
+			arr = arrayScan{key: full}
+			arr.feed(p, rest, n)
 		}
 	}
 	return p
@@ -183,28 +184,61 @@ func splitKey(s string) []string {
 
 func joinKeys(k []string) string { return strings.Join(k, ".") }
 
-// bracketDelta counts '[' minus ']' outside strings and comments.
-func bracketDelta(s string) int {
-	d := 0
+// arrayScan follows an array value over one or more lines and records the
+// line where each element starts, as key[i].
+type arrayScan struct {
+	key    string
+	depth  int  // open [ and { (0: outside the array, 1: between its elements)
+	idx    int  // index of the next element
+	expect bool // the next value at depth 1 starts an element
+}
+
+// feed scans s, a line (or the rest of one) at line n. Strings are skipped
+// (quotes do not span lines within arrays here); a comment ends the line.
+func (a *arrayScan) feed(p *positions, s string, n int) {
 	var quote byte
+	start := func() {
+		if a.depth == 1 && a.expect {
+			p.set(a.key+"["+strconv.Itoa(a.idx)+"]", n)
+			a.idx++
+			a.expect = false
+		}
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case quote != 0:
+		if quote != 0 {
 			if c == '\\' && quote == '"' {
 				i++
 			} else if c == quote {
 				quote = 0
 			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '#':
-			return d
-		case c == '[':
-			d++
-		case c == ']':
-			d--
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r':
+		case '#':
+			return
+		case '[', '{':
+			start()
+			a.depth++
+			if a.depth == 1 {
+				a.expect = true
+			}
+		case ']', '}':
+			a.depth--
+			if a.depth <= 0 {
+				a.depth = 0
+				return
+			}
+		case ',':
+			if a.depth == 1 {
+				a.expect = true
+			}
+		default:
+			start()
+			if c == '"' || c == '\'' {
+				quote = c
+			}
 		}
 	}
-	return d
 }

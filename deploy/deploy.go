@@ -22,3 +22,16 @@ func Examples() fs.FS {
 
 // DemoConfig is the path of the demo configuration inside Examples().
 const DemoConfig = "demo/geodnsd.toml"
+
+//go:embed lab
+var lab embed.FS
+
+// Lab is the six-node lab's files: node.toml.tmpl (a text/template of one
+// node's configuration), zones/ and the GeoIP2 test database.
+func Lab() fs.FS {
+	sub, err := fs.Sub(lab, "lab")
+	if err != nil {
+		panic(err) // the path is a constant checked by tests
+	}
+	return sub
+}

@@ -13,8 +13,13 @@ package dnsserver
 // (additional records dropped or TC). The snapshot version is not in the
 // key: the whole cache is dropped when the version changes.
 //
-// ECS seam: when answers depend on the client's region (DESIGN §3.1), the
-// region index joins the key here.
+// followed, for a name whose answer depends on services' routes (see
+// zones.Snapshot.Dynamic), by the client's route index of each of those
+// services, one byte each. The snapshot version (which changes with every
+// routing view, so it stands for the routing version) is not in the key:
+// the whole cache is dropped when the version changes. Replies are stored
+// without the ECS option: emit appends it with the query's FAMILY, SOURCE
+// PREFIX-LENGTH and ADDRESS and this query's scope.
 //
 // Memory is bounded by entry count and by bytes; when either is full a
 // random entry is evicted for each insertion, so a flood of random names
@@ -33,6 +38,7 @@ type entry struct {
 	zone  uint16 // zone index for metrics
 	rcode uint8  // rcode index for metrics
 	tc    bool
+	opt   uint16 // offset of the OPT RR's RDLENGTH in reply, 0 = no OPT
 }
 
 const (
@@ -46,7 +52,8 @@ const (
 	keyFlagDO   = 1 << 1
 	keyFlagNSID = 1 << 2
 	keyTail     = 2 + 2 + 1 + 2
-	maxKeyLen   = maxNameLen + keyTail
+	maxDeps     = 32 // services one answer may depend on and still be cached
+	maxKeyLen   = maxNameLen + keyTail + maxDeps
 )
 
 func newCache(entries, bytes int) *cache {

@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -45,6 +46,61 @@ func FuzzServeDNS(f *testing.F) {
 			if w.proto == protoUDP {
 				if limit := max(512, w.req.udpLimit(s.h.udpSize)); len(out) > limit {
 					t.Fatalf("udp reply %d bytes over %d", len(out), limit)
+				}
+			}
+		}
+	})
+}
+
+// FuzzServeService: FuzzServeDNS's rules for a zone with a geo-routed
+// service, any ECS option, and any IPv4 source address; an ECS option
+// echoed keeps the query's family, source prefix and address, with a scope
+// no longer than the source prefix.
+func FuzzServeService(f *testing.F) {
+	for i, c := range serviceCases() {
+		m := c.query(uint16(i))
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint32(0xd8a05338)) // 216.160.83.56
+	}
+	s := newTestServer(f, Options{Source: newServiceStore(f)})
+	udp := s.newUDPWorker()
+	tcp := s.h.newWorker(protoTCP, nil, s.tcpCtr)
+	f.Fuzz(func(t *testing.T, req []byte, src uint32) {
+		var a [4]byte
+		binary.BigEndian.PutUint32(a[:], src)
+		from := netip.AddrFrom4(a)
+		for _, w := range []*worker{udp, tcp} {
+			out := w.respondFrom(nil, req, from)
+			if w.ctr.panics.Load() != 0 {
+				t.Fatalf("%v: panic recovered", w.proto)
+			}
+			if len(out) == 0 {
+				continue
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(out); err != nil {
+				t.Fatalf("%v: reply does not unpack: %v\nreq % x\nreply % x", w.proto, err, req, out)
+			}
+			if !m.Response || m.Id != binary.BigEndian.Uint16(req) {
+				t.Fatalf("%v: QR %v id %d", w.proto, m.Response, m.Id)
+			}
+			if w.proto == protoUDP {
+				if limit := max(512, w.req.udpLimit(s.h.udpSize)); len(out) > limit {
+					t.Fatalf("udp reply %d bytes over %d", len(out), limit)
+				}
+			}
+			if o := m.IsEdns0(); o != nil {
+				for _, opt := range o.Option {
+					e, ok := opt.(*dns.EDNS0_SUBNET)
+					if !ok {
+						continue
+					}
+					if !w.req.hasQ || w.req.ecsOff == 0 || e.SourceNetmask != w.req.ecsSource || e.SourceScope > e.SourceNetmask {
+						t.Fatalf("%v: ecs %v for source /%d", w.proto, e, w.req.ecsSource)
+					}
 				}
 			}
 		}

@@ -3,11 +3,13 @@ package dnsserver
 import (
 	"encoding/binary"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
 
+	"github.com/geodnsd/geodnsd/geo"
 	"github.com/geodnsd/geodnsd/zones"
 )
 
@@ -37,16 +39,81 @@ type worker struct {
 	key   [maxKeyLen]byte
 	pack  []byte // dns.Msg.PackBuffer scratch, miss path only
 	ede   int    // Extended DNS Error info code for the OPT of this reply, -1 none
+
+	// The current query's service routes (see route): deps are the
+	// services the answer depends on, routes[i] the client's route of
+	// service i (only deps entries are meaningful), scope the ECS scope.
+	deps   []int
+	routes []uint8
+	scope  int
+
+	// locs memoises client locations per /24 (IPv4) or /56 (IPv6) for the
+	// snapshot locsVersion (nil: no memo, as for TCP workers); see locate.
+	locs        map[netip.Addr]geo.Location
+	locsVersion uint64
 }
 
+// Location memo bounds: the block a location is memoised for, and the
+// entries kept before the memo starts again empty.
+const (
+	memoBits4 = 24
+	memoBits6 = 56
+	maxMemo   = 1 << 16
+)
+
 func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
-	return &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1}
+	w := &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1}
+	if c != nil {
+		w.locs = make(map[netip.Addr]geo.Location)
+	}
+	return w
+}
+
+// locate returns the client's location, from the memo when an address of
+// the same /24 (/56) was located with this snapshot. A location is
+// memoised only when every database network it comes from contains the
+// whole block: then every address of the block has the same location
+// (Addr apart), so the memo answers exactly what the databases would.
+func (w *worker) locate(snap *zones.Snapshot, client netip.Addr) geo.Location {
+	client = client.Unmap()
+	if w.locs == nil || !client.IsValid() {
+		return snap.Locate(client)
+	}
+	if v := snap.Version(); v != w.locsVersion {
+		clear(w.locs)
+		w.locsVersion = v
+	}
+	bits := memoBits4
+	if client.Is6() {
+		bits = memoBits6
+	}
+	block, _ := client.Prefix(bits)
+	key := block.Addr()
+	if loc, ok := w.locs[key]; ok {
+		loc.Addr = client
+		return loc
+	}
+	loc := snap.Locate(client)
+	if loc.Prefix.Bits() <= bits && loc.ASNPrefix.Bits() <= bits {
+		if len(w.locs) >= maxMemo {
+			clear(w.locs)
+		}
+		w.locs[key] = loc
+	}
+	return loc
 }
 
 // respond appends the reply to the request msg to dst and returns it. It
 // returns dst unchanged when the request gets no reply. It never panics:
 // a panic is counted and answered SERVFAIL.
-func (w *worker) respond(dst, msg []byte) (out []byte) {
+func (w *worker) respond(dst, msg []byte) []byte {
+	return w.respondFrom(dst, msg, netip.Addr{})
+}
+
+// respondFrom is respond for a query from the address from (the resolver
+// or client: where a service answer without a usable ECS option is
+// routed for; the zero Addr routes to each service's default).
+func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 	start := len(dst)
 	defer func() {
 		if v := recover(); v != nil {
@@ -86,7 +153,7 @@ func (w *worker) respond(dst, msg []byte) (out []byte) {
 		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	}
-	return w.answer(dst, msg)
+	return w.answer(dst, msg, from)
 }
 
 // replyFlags: QR, the query's opcode, RD and CD, and the low rcode bits.
@@ -170,6 +237,15 @@ const (
 	edeNotSupported     = 21 // CHAOS questions we have no answer for
 )
 
+// optOffset is the offset of the RDLENGTH of the OPT RR that packOPT put
+// last in reply b, 0 when the query had no OPT.
+func (w *worker) optOffset(b []byte) uint16 {
+	if !w.req.edns {
+		return 0
+	}
+	return uint16(len(b) - w.optLen(true) + 9)
+}
+
 // optLen is the size of the OPT RR appendOPT writes.
 func (w *worker) optLen(nsidOK bool) int {
 	n := 11
@@ -227,16 +303,71 @@ func (w *worker) makeKey(limit int) []byte {
 			fl |= keyFlagNSID
 		}
 	}
-	k := w.key[:n+keyTail]
+	k := w.key[:n+keyTail+len(w.deps)]
 	binary.BigEndian.PutUint16(k[n:], q.qtype)
 	binary.BigEndian.PutUint16(k[n+2:], q.qclass)
 	k[n+4] = fl
 	binary.BigEndian.PutUint16(k[n+5:], uint16(limit))
+	for j, i := range w.deps {
+		k[n+keyTail+j] = w.routes[i]
+	}
 	return k
 }
 
+// echoECS reports whether the reply carries an ECS option: when the query
+// has one and the answer depends on a service's route. A static answer is
+// the same for every client and goes without the option, as NSD, which
+// does not implement ECS, answers (a resolver takes a reply without it as
+// scope 0, RFC 7871 §7.3).
+func (w *worker) echoECS() bool { return w.req.ecsOff != 0 && len(w.deps) > 0 }
+
+// route finds the services the answer depends on and the client's route
+// for each (w.deps, w.routes) and the ECS scope of that decision
+// (w.scope). The client is the ECS subnet when the query carries a usable
+// one, else from. It reports false when the answer cannot be cached (more
+// services than the key has room for).
+func (w *worker) route(snap *zones.Snapshot, from netip.Addr) bool {
+	q := &w.req
+	w.deps, w.scope = nil, 0
+	if snap == nil || q.qclass == classCHAOS {
+		return true
+	}
+	deps := snap.Dynamic(q.qname[:q.qlen])
+	if len(deps) == 0 {
+		return true
+	}
+	w.deps = deps
+	if n := deps[len(deps)-1] + 1; len(w.routes) < n {
+		w.routes = make([]uint8, n)
+	}
+	client := from
+	if q.ecsUse {
+		client = q.ecsAddr
+	}
+	var loc geo.Location
+	located := false
+	for _, i := range deps {
+		if snap.Static(i) {
+			w.routes[i] = 0
+			continue
+		}
+		if !located {
+			loc, located = w.locate(snap, client), true
+		}
+		r, scope := snap.Route(i, &loc)
+		w.routes[i] = uint8(min(r, 255))
+		w.scope = max(w.scope, scope)
+	}
+	if !q.ecsUse {
+		w.scope = 0 // the answer is not for the ECS subnet: scope 0 (RFC 7871 §7.2.1)
+	} else {
+		w.scope = min(w.scope, int(q.ecsSource))
+	}
+	return len(deps) <= maxDeps
+}
+
 // answer answers a well-formed query from the cache or from the snapshot.
-func (w *worker) answer(dst, msg []byte) []byte {
+func (w *worker) answer(dst, msg []byte, from netip.Addr) []byte {
 	q := &w.req
 	var snap *zones.Snapshot
 	if w.h.src != nil {
@@ -247,6 +378,12 @@ func (w *worker) answer(dst, msg []byte) []byte {
 		limit = q.udpLimit(w.h.udpSize)
 	}
 	c := w.cache
+	if !w.route(snap, from) {
+		c = nil
+	}
+	if w.echoECS() {
+		limit -= 4 + q.ecsLen // room for the ECS option emit appends
+	}
 	if c != nil {
 		var version uint64
 		if snap != nil {
@@ -287,6 +424,17 @@ func (w *worker) emit(dst, msg []byte, e entry) []byte {
 	r[2] |= byte(q.flags>>8) & (flagRD >> 8)
 	r[3] |= byte(q.flags) & flagCD
 	copy(r[headerLen:headerLen+q.qlen], msg[headerLen:headerLen+q.qlen])
+	if w.echoECS() && e.opt != 0 {
+		// Echo the ECS option with our scope (RFC 7871 §7.2.1): FAMILY,
+		// SOURCE PREFIX-LENGTH and ADDRESS as asked, after the OPT's
+		// other options; the OPT is the last record.
+		n := 4 + q.ecsLen
+		rdlen := int(binary.BigEndian.Uint16(r[e.opt:]))
+		binary.BigEndian.PutUint16(r[e.opt:], uint16(rdlen+n))
+		dst = append(dst, 0, optECS, byte(q.ecsLen>>8), byte(q.ecsLen))
+		dst = append(dst, msg[q.ecsOff:q.ecsOff+q.ecsLen]...)
+		dst[len(dst)-q.ecsLen+3] = byte(w.scope)
+	}
 	w.ctr.query(e.zone, q.qtype, e.rcode)
 	if e.tc {
 		w.ctr.truncated.Add(1)
@@ -309,7 +457,16 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	case snap == nil:
 		res = zones.Result{Rcode: dns.RcodeRefused}
 	default:
-		res = snap.Lookup(name, q.qtype, q.qclass, q.edns && q.do)
+		// Only the dependencies' routes are this query's; the others
+		// (left from earlier queries) are defaulted.
+		var routes []uint8
+		if len(w.deps) > 0 {
+			routes = make([]uint8, len(w.routes))
+			for _, i := range w.deps {
+				routes[i] = w.routes[i]
+			}
+		}
+		res = snap.Answer(zones.Question{Name: name, Type: q.qtype, Class: q.qclass, DO: q.edns && q.do, Routes: routes})
 	}
 	if res.Rcode == dns.RcodeRefused && res.Zone == "" && q.qclass != classCHAOS && (q.qclass == classINET || q.qclass == classANY) {
 		w.ede = edeNotAuthoritative // as NSD: REFUSED outside our zones
@@ -334,7 +491,7 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	if err != nil {
 		return entry{}, entry{}, err
 	}
-	full = entry{reply: clone(b), zone: zone, rcode: rc}
+	full = entry{reply: clone(b), zone: zone, rcode: rc, opt: w.optOffset(b)}
 	if len(b) <= limit {
 		return full, full, nil
 	}
@@ -342,7 +499,7 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	if err != nil {
 		return entry{}, entry{}, err
 	}
-	return full, entry{reply: clone(b), zone: zone, rcode: rc, tc: tc}, nil
+	return full, entry{reply: clone(b), zone: zone, rcode: rc, tc: tc, opt: w.optOffset(b)}, nil
 }
 
 // buildFailed counts a reply that could not be built and logs the first

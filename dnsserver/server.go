@@ -3,6 +3,15 @@
 // per-goroutine cache of packed replies or from the current zones snapshot,
 // and builds the message envelope (header, EDNS, NSID, CHAOS, truncation).
 // What the answer is belongs to package zones.
+//
+// Service names are answered per client route: the client is the EDNS
+// Client Subnet (RFC 7871) when the query carries a public one, else the
+// source address; the reply to such a query echoes the option with SCOPE
+// PREFIX-LENGTH = the prefix that decided the route (the database network,
+// capped by the source prefix; 0 when the answer is the same for everyone
+// or the subnet was not used). A malformed ECS option is FORMERR. Answers
+// are cached packed per (snapshot, qname, qtype, class, EDNS flags, size
+// limit, routes); a hit patches ID, flags, qname case and the ECS option.
 package dnsserver
 
 import (

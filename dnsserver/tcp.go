@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -87,6 +88,10 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 // rest of it to arrive (slowloris), the idle timeout for a write.
 func (s *Server) serveConn(c *tcpConn) {
 	w := s.h.newWorker(protoTCP, nil, s.tcpCtr)
+	var peer netip.Addr
+	if a, ok := c.conn.RemoteAddr().(*net.TCPAddr); ok {
+		peer = a.AddrPort().Addr().Unmap()
+	}
 	br := bufio.NewReaderSize(c.conn, 2048)
 	bw := bufio.NewWriterSize(c.conn, 2048)
 	defer func() {
@@ -128,7 +133,7 @@ func (s *Server) serveConn(c *tcpConn) {
 			return
 		}
 		t0 := time.Now()
-		out = w.respond(out[:2], msg[:n])
+		out = w.respondFrom(out[:2], msg[:n], peer)
 		if len(out) > 2 {
 			binary.BigEndian.PutUint16(out, uint16(len(out)-2))
 			if _, err := bw.Write(out); err != nil {

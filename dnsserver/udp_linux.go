@@ -4,6 +4,7 @@ package dnsserver
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 	"unsafe"
@@ -150,7 +151,7 @@ func (b *batchReader) run() {
 			}
 			req := b.in[i*udpInSize : i*udpInSize+int(rh.Len)]
 			o := i * b.outSize
-			reply := w.respond(b.out[o:o:o+b.outSize], req)
+			reply := w.respondFrom(b.out[o:o:o+b.outSize], req, b.peer(i))
 			if len(reply) == 0 {
 				continue
 			}
@@ -175,6 +176,18 @@ func (b *batchReader) run() {
 			}
 		}
 	}
+}
+
+// peer returns the source address of datagram i of the batch.
+func (b *batchReader) peer(i int) netip.Addr {
+	sa := &b.names[i]
+	switch sa.Family {
+	case unix.AF_INET:
+		return netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // sourceFrom passes the query's destination address back as the reply's

@@ -1,6 +1,9 @@
 package dnsserver
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Wire constants used by the hand parser and the hand-built replies.
 const (
@@ -66,12 +69,75 @@ type request struct {
 	do       bool
 	bufSize  uint16
 	nsid     bool // NSID option present (empty, as RFC 5001 asks)
-	ecsOff   int  // offset of the ECS option data in the request, 0 = none
-	ecsLen   int  // (seam for RFC 7871: parsed later, ignored for now)
 	optCount int
 
 	// tsigOff..tsigEnd is the TSIG RR (the last additional record), 0 = none.
 	tsigOff, tsigEnd int
+
+	// EDNS Client Subnet (RFC 7871). ecsOff is the offset of the option's
+	// data in the request (0 = none), ecsLen its length; ecsBad is set by
+	// a malformed option (FORMERR). ecsSource is SOURCE PREFIX-LENGTH and
+	// ecsAddr the address (zero bits beyond the source prefix); ecsUse
+	// says the subnet locates the client: a source prefix above 0 and a
+	// public unicast address (not private, loopback, link-local,
+	// multicast, unspecified or IPv4-mapped).
+	ecsOff    int
+	ecsLen    int
+	ecsBad    bool
+	ecsSource uint8
+	ecsAddr   netip.Addr
+	ecsUse    bool
+}
+
+// ECS option families (RFC 7871 §6, IANA address family numbers).
+const (
+	ecsFamilyIPv4 = 1
+	ecsFamilyIPv6 = 2
+)
+
+// parseECS checks the ECS option data as RFC 7871 §6 and §7.1.1 ask of a
+// server: a known FAMILY, a SOURCE PREFIX-LENGTH within the family, SCOPE
+// PREFIX-LENGTH 0 (a query sets none), exactly ceil(source/8) ADDRESS
+// octets and no ADDRESS bit set beyond the source prefix; anything else,
+// and a second ECS option, is malformed.
+func (r *request) parseECS(data []byte, off int) bool {
+	if r.ecsOff != 0 || len(data) < 4 {
+		return false
+	}
+	family := binary.BigEndian.Uint16(data)
+	source, scope := data[2], data[3]
+	addr := data[4:]
+	var max int
+	switch family {
+	case ecsFamilyIPv4:
+		max = 32
+	case ecsFamilyIPv6:
+		max = 128
+	default:
+		return false
+	}
+	if int(source) > max || scope != 0 || len(addr) != (int(source)+7)/8 {
+		return false
+	}
+	if source%8 != 0 && addr[len(addr)-1]&(0xff>>(source%8)) != 0 {
+		return false
+	}
+	var a netip.Addr
+	if family == ecsFamilyIPv4 {
+		var b [4]byte
+		copy(b[:], addr)
+		a = netip.AddrFrom4(b)
+	} else {
+		var b [16]byte
+		copy(b[:], addr)
+		a = netip.AddrFrom16(b)
+	}
+	r.ecsOff, r.ecsLen = off, len(data)
+	r.ecsSource, r.ecsAddr = source, a
+	// An IPv4-mapped IPv6 subnet is not used: its scope would have to be
+	// counted in IPv6 bits.
+	r.ecsUse = source > 0 && a.IsGlobalUnicast() && !a.IsPrivate() && !a.Is4In6()
+	return true
 }
 
 // parse decodes the header, the question and the additional section of msg
@@ -88,6 +154,7 @@ type request struct {
 func (r *request) parse(msg []byte) verdict {
 	r.hasQ, r.edns, r.nsid = false, false, false
 	r.qEnd, r.qlen, r.optCount, r.ecsOff, r.ecsLen = 0, 0, 0, 0, 0
+	r.ecsBad, r.ecsUse, r.ecsSource, r.ecsAddr = false, false, 0, netip.Addr{}
 	r.qtype, r.qclass, r.version, r.do, r.bufSize = 0, 0, 0, false, 0
 	r.tsigOff, r.tsigEnd = 0, 0
 	if len(msg) < headerLen {
@@ -126,6 +193,9 @@ func (r *request) parse(msg []byte) verdict {
 	}
 	if r.edns && r.version != 0 {
 		return vBadVers
+	}
+	if r.ecsBad {
+		return vFormErr // RFC 7871 §7.1.1
 	}
 	if r.tsigOff != 0 {
 		return vBadKey
@@ -302,7 +372,9 @@ func (r *request) parseOPT(msg []byte, start, end int) bool {
 		case optNSID:
 			r.nsid = true
 		case optECS:
-			r.ecsOff, r.ecsLen = rd, l
+			if !r.parseECS(msg[rd:rd+l], rd) {
+				r.ecsBad = true
+			}
 		}
 		rd += l
 	}

@@ -13,7 +13,7 @@ func benchState(b *testing.B) *State {
 	sp := Spec{VoteTTL: time.Hour, Nodes: nodes6}
 	for i := range 5 {
 		sp.Sites = append(sp.Sites, SiteSpec{Name: fmt.Sprintf("site%d", i),
-			Endpoints: []string{fmt.Sprintf("10.0.%d.1", i), fmt.Sprintf("10.0.%d.2", i)}, SyncCheck: "replication"})
+			Endpoints: eps(fmt.Sprintf("10.0.%d.1", i), fmt.Sprintf("10.0.%d.2", i)), SyncCheck: "replication"})
 	}
 	for i := range 100 {
 		var order []string
@@ -32,7 +32,7 @@ func benchState(b *testing.B) *State {
 		for _, n := range sp.Nodes {
 			for _, ep := range site.Endpoints {
 				for _, c := range []string{"https", "tcp"} {
-					if _, err := Apply(s, Observation{Time: t0, Node: n, Site: site.Name, Endpoint: ep, Check: c, Up: true}); err != nil {
+					if _, err := Apply(s, Observation{Time: t0, Node: n, Site: site.Name, Endpoint: ep.Name, Check: c, Up: true}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -21,6 +21,14 @@ func sampleEvents() []Event {
 		Observation{Time: at(time.Second).In(tz), Node: "ns2", Site: "dallas", Check: "uplink", Up: true},
 		SyncVerdict{Time: at(2 * time.Second), Node: "ns1", Site: "dallas", Check: "replication", InSync: false, Reason: "copy_queue_length=12"},
 		Beat{Time: at(3 * time.Second), Node: "ns3"},
+		Beat{Time: at(3 * time.Second), Node: "ns3", Clock: at(2 * time.Second).In(tz), Digest: "sha256:00ff", Verdicts: "sha256:ff00"},
+		VerdictSet{Time: at(3 * time.Second), Node: "ns2",
+			Observations: []Observation{
+				{Site: "dallas", Endpoint: "192.0.2.10", Check: "https", Up: true, Reason: "200"},
+				{Time: at(time.Second).In(tz), Node: "ns2", Site: "dallas", Check: "uplink"},
+			},
+			Sync: []SyncVerdict{{Site: "dallas", Check: "replication", InSync: true, Reason: "lag=0"}}},
+		VerdictSet{Time: at(3 * time.Second), Node: "ns2"},
 		Tick{Time: at(4 * time.Second)},
 		Command{Time: at(5 * time.Second), Op: OpPromote, Site: "dallas", Force: true, Reason: "verified", Actor: "alice"},
 		Command{Time: at(5 * time.Second), Op: OpMode, Service: "cas", Mode: Manual, Failback: Auto},
@@ -56,7 +64,7 @@ func TestEventRoundTrip(t *testing.T) {
 		}
 	}
 	b, _ := EncodeEvent(Beat{Time: at(0), Node: "ns1"})
-	if want := "\x03" + `{"time":"2025-03-01T12:00:00Z","node":"ns1"}`; string(b) != want {
+	if want := "\x03" + `{"time":"2025-03-01T12:00:00Z","node":"ns1","clock":"0001-01-01T00:00:00Z"}`; string(b) != want {
 		t.Fatalf("beat encodes as %q; want %q", b, want)
 	}
 }
@@ -74,6 +82,9 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"not json", "\x06nope", "invalid character"},
 		{"bad time", "\x06" + `{"time":"yesterday"}`, "cannot parse"},
 		{"time out of range once in UTC", "\x06" + `{"time":"0000-01-01T00:00:00+01:00"}`, "out of range"},
+		{"beat clock out of range", "\x03" + `{"node":"ns1","clock":"0000-01-01T00:00:00+01:00"}`, "out of range"},
+		{"verdict set element time out of range", "\x07" + `{"node":"ns1","observations":[{"time":"0000-01-01T00:00:00+01:00"}],"sync":[]}`, "out of range"},
+		{"verdict set unknown field", "\x07" + `{"node":"ns1","observations":[{"colour":1}]}`, `unknown field "colour"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,9 +109,12 @@ func TestDecodeEventErrors(t *testing.T) {
 // testdata as the version-1 snapshot that later versions must keep reading.
 func goldenState(t testing.TB) *State {
 	sp := threeSiteSpec(Auto, Auto)
+	sp.Sites[0].Endpoints = []Endpoint{{Name: "web1", Address: "192.0.2.10"}, {Name: "web2", Address: "192.0.2.11"}}
 	sp.Services = append(sp.Services, ServiceSpec{Name: "web", Names: []string{"www.example.com."},
 		Routes: []RouteSpec{{Name: "eu", Sites: []string{"london", "dallas"}}, {Name: "default", Sites: []string{"dallas", "london"}}},
-		Policy: Policy{Failover: Manual, Failback: Manual, DownFor: time.Minute}})
+		Policy: Policy{Failover: Manual, Failback: Manual, DownFor: time.Minute}},
+		ServiceSpec{Name: "mx", Names: []string{"mx.example.com."},
+			Routes: []RouteSpec{{Name: "default", Sites: []string{"losangeles", "london"}}}})
 	sp.Nodes = []string{"ns3", "ns1", "ns2"}
 	sp.VoteTTL = time.Hour
 	s, err := New(sp, t0)
@@ -111,7 +125,7 @@ func goldenState(t testing.TB) *State {
 	for _, n := range []string{"ns1", "ns2", "ns3"} {
 		for _, site := range sp.Sites {
 			for _, ep := range site.Endpoints {
-				events = append(events, Observation{Time: at(0), Node: n, Site: site.Name, Endpoint: ep, Check: "https", Up: true, Reason: "200"})
+				events = append(events, Observation{Time: at(0), Node: n, Site: site.Name, Endpoint: ep.Name, Check: "https", Up: true, Reason: "200"})
 			}
 			events = append(events, SyncVerdict{Time: at(0), Node: n, Site: site.Name, Check: "replication", InSync: true, Reason: "lag=0"})
 		}
@@ -120,13 +134,24 @@ func goldenState(t testing.TB) *State {
 	events = append(events,
 		Tick{Time: at(2 * time.Minute)},
 		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "web", Site: "london", Route: "default", Actor: "alice", Reason: "dallas uplink"},
+		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "mx", Site: "london", Actor: "alice", Reason: "test"},
 		Command{Time: at(4 * time.Minute), Op: OpFreeze, Actor: "bob"},
-		Beat{Time: at(5 * time.Minute), Node: "ns1"},
+		Beat{Time: at(5 * time.Minute), Node: "ns1", Clock: at(5*time.Minute - time.Second), Digest: "sha256:c0ffee", Verdicts: "sha256:beef"},
+		VerdictSet{Time: at(5 * time.Minute), Node: "ns2", Observations: []Observation{
+			{Site: "dallas", Endpoint: "web1", Check: "https", Up: true, Reason: "200"},
+			{Site: "london", Check: "uplink", Up: true},
+		}, Sync: []SyncVerdict{{Site: "losangeles", Check: "replication", InSync: true, Reason: "lag=0"}}},
 	)
 	for _, e := range events {
 		if _, err := Apply(s, e); err != nil {
 			t.Fatalf("Apply(%#v): %v", e, err)
 		}
+	}
+	// mx is removed: its epoch stays behind.
+	sp.Services = sp.Services[:2]
+	s, err = Respec(s, sp, at(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -180,8 +205,21 @@ func TestSnapshotVersions(t *testing.T) {
 		{strings.Replace(string(b), `"active":"london"`, `"active":"losangeles"`, 1), `not in route`},
 		{strings.Replace(string(b), `"admin":"active"`, `"admin":"asleep"`, 1), `bad value "asleep"`},
 		{strings.Replace(string(b), `"vote_ttl":3600000000000`, `"vote_ttl":0`, 1), `vote_ttl: must be positive`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"cas","epoch":1}]`, 1), `retired[0]: service "cas"`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"mx","epoch":0}]`, 1), `retired[0]: service "mx" with epoch 0`},
+		{strings.Replace(string(b), `"retired":[{"service":"mx","epoch":1}]`, `"retired":[{"service":"mx","epoch":1},{"service":"mx","epoch":2}]`, 1), `retired[1]`},
+		{strings.Replace(string(b), `"last_seen":"2025-03-01T12:05:00Z","clock"`, `"last_seen":"0001-01-01T00:00:00Z","clock"`, 1), `never seen but has beat fields`},
+		{strings.Replace(string(b), `"clock":"2025-03-01T12:04:59Z"`, `"clock":"2025-03-01T12:04:59+01:00"`, 1), ``},
+		{strings.Replace(string(b), `"answers_version":`, `"answers_version":-`, 1), `cannot unmarshal number -`},
+		{strings.Replace(string(b), `{"name":"web1","address":"192.0.2.10"}`, `{"name":"web1"}`, 1), `sites.dallas.endpoints[0].address: empty address`},
 		{"[]", "cannot unmarshal"},
 	} {
+		if tt.want == "" { // accepted
+			if _, err := UnmarshalSnapshot([]byte(tt.in)); err != nil {
+				t.Errorf("UnmarshalSnapshot = %v", err)
+			}
+			continue
+		}
 		if _, err := UnmarshalSnapshot([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("UnmarshalSnapshot = %v; want %q", err, tt.want)
 		}
@@ -193,8 +231,8 @@ func TestCloneIsIndependent(t *testing.T) {
 	before, _ := MarshalSnapshot(s)
 	c := s.Clone()
 	for _, e := range []Event{
-		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "192.0.2.10", Check: "https", Reason: "reset"},
-		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "192.0.2.10", Check: "icmp", Up: true},
+		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "web1", Check: "https", Reason: "reset"},
+		Observation{Time: at(time.Hour), Node: "ns1", Site: "dallas", Endpoint: "web1", Check: "icmp", Up: true},
 		SyncVerdict{Time: at(time.Hour), Node: "ns2", Site: "losangeles", Check: "replication", Reason: "lag"},
 		Command{Time: at(time.Hour), Op: OpThaw},
 		Command{Time: at(time.Hour), Op: OpDrain, Site: "london", Force: true, Reason: "x"},

@@ -233,7 +233,7 @@ func (s *State) guard(c Command) error {
 				if !containsInt(r.sites, p) {
 					continue
 				}
-				if t := s.target(r, p); r.active == p && t >= 0 && s.sites[t].sync != InSync {
+				if t, _ := s.target(r, p, s.services[si].policy.StableFor, s.now); r.active == p && t >= 0 && s.sites[t].sync != InSync {
 					return refused(c, "route %s/%s would move to %s: %s", s.spec.Services[si].Name,
 						s.spec.Services[si].Routes[ri].Name, s.spec.Sites[t].Name, s.syncProblem(t))
 				}
@@ -345,8 +345,8 @@ func (s *State) applyCommand(c Command, res *Result) error {
 					if r.active != p {
 						continue
 					}
-					if t := s.target(r, p); t >= 0 {
-						moves = append(moves, routeMove{si: si, ri: ri, to: t, reason: routeReason})
+					if t, why := s.target(r, p, s.services[si].policy.StableFor, s.now); t >= 0 {
+						moves = append(moves, routeMove{si: si, ri: ri, to: t, reason: routeReason + "; " + why})
 					}
 				}
 			}
@@ -451,7 +451,7 @@ func (s *State) healthProblem(p int) string {
 	}
 	for j := range st.eps {
 		if v, ok := s.latestDown(&st.eps[j]); ok {
-			return fmt.Sprintf("%s is down: health check %q on %s reports down (%s)", name, v.check, s.spec.Sites[p].Endpoints[j], v.reason)
+			return fmt.Sprintf("%s is down: health check %q on %s reports down (%s)", name, v.check, s.spec.Sites[p].Endpoints[j].Name, v.reason)
 		}
 	}
 	return name + " is down"

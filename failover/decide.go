@@ -22,9 +22,15 @@ import (
 //   - failover (failover = auto): away from an active site that has been
 //     down for at least down_for.
 //
-// A drain or failover goes to the first site in route order that is up, not
-// drained and in_sync, or failing that the first that is up and not drained;
-// with no such site nothing moves (the route is all_down: fail open).
+// A drain or failover goes to a site that is up, not drained and in_sync:
+// the first in route order that has been both up and in_sync for
+// stable_for, or, when none has, the first that is up, undrained and in_sync
+// (a site that just came back is a target only when no stable one is left).
+// Failing that it goes to the first site that is up and not drained, in
+// sync or not (serving from a resyncing site beats serving from a down
+// one). With no such site nothing moves (the route is all_down, or stranded
+// when its active site is drained: fail open). The move's reason says which
+// case chose the target.
 func Decide(s *State, now time.Time) []Decision {
 	now = now.UTC()
 	if now.Before(s.now) {
@@ -71,11 +77,7 @@ func (s *State) propose(si, ri int, now time.Time) (Move, bool) {
 			if st.health != Up || st.admin == Drained || st.sync != InSync {
 				continue
 			}
-			since := st.healthSince
-			if st.syncSince.After(since) {
-				since = st.syncSince
-			}
-			if d := now.Sub(since); d >= pol.StableFor {
+			if d := now.Sub(st.stableSince()); d >= pol.StableFor {
 				return move(p, MoveFailback, fmt.Sprintf("%s up and in_sync for %s (stable_for %s)",
 					s.spec.Sites[p].Name, d, pol.StableFor))
 			}
@@ -85,16 +87,16 @@ func (s *State) propose(si, ri int, now time.Time) (Move, bool) {
 		return Move{}, false
 	}
 	if a.admin == Drained {
-		if t := s.target(r, r.active); t >= 0 {
-			return move(t, MoveDrain, s.spec.Sites[r.active].Name+" is drained")
+		if t, why := s.target(r, r.active, pol.StableFor, now); t >= 0 {
+			return move(t, MoveDrain, s.spec.Sites[r.active].Name+" is drained; "+why)
 		}
 		return Move{}, false
 	}
 	if a.health == Down {
 		if d := now.Sub(a.healthSince); d >= pol.DownFor {
-			if t := s.target(r, r.active); t >= 0 {
-				return move(t, MoveFailover, fmt.Sprintf("%s down for %s (down_for %s)",
-					s.spec.Sites[r.active].Name, d, pol.DownFor))
+			if t, why := s.target(r, r.active, pol.StableFor, now); t >= 0 {
+				return move(t, MoveFailover, fmt.Sprintf("%s down for %s (down_for %s); %s",
+					s.spec.Sites[r.active].Name, d, pol.DownFor, why))
 			}
 		}
 	}

@@ -21,6 +21,7 @@ const (
 	KindCommand     Kind = 4
 	KindDecision    Kind = 5
 	KindTick        Kind = 6
+	KindVerdictSet  Kind = 7
 
 	// Optional marks a kind that an older build may skip: it decodes to
 	// Unknown and Apply ignores it. A kind without the bit that a build does
@@ -30,7 +31,8 @@ const (
 
 // Event is something that happened, with the time it happened at. Apply is
 // the only way the state changes, and only by events. The set of events is
-// closed: Observation, SyncVerdict, Beat, Command, Decision, Tick, Unknown.
+// closed: Observation, SyncVerdict, VerdictSet, Beat, Command, Decision,
+// Tick, Unknown.
 type Event interface {
 	Kind() Kind
 	EventTime() time.Time
@@ -59,10 +61,46 @@ type SyncVerdict struct {
 	Reason string    `json:"reason"`
 }
 
-// Beat says a node is alive (its votes keep counting for vote_ttl).
+// Beat says a node is alive (its votes keep counting for vote_ttl), and
+// carries what the node reports about itself. Clock, Digest and Verdicts are
+// shown in NodeStatus and never affect a decision.
 type Beat struct {
+	// Time is stamped by the leader, like every event's.
 	Time time.Time `json:"time"`
 	Node string    `json:"node"`
+	// Clock is the sender's wall clock when it sent the beat (zero: not
+	// reported); it must lie in years 0..9999.
+	Clock time.Time `json:"clock"`
+	// Digest is the sender's config digest, "sha256:<hex>" of its
+	// configuration and the zone data it serves ("" : not reported).
+	Digest string `json:"digest,omitempty"`
+	// Verdicts is VerdictsDigest of the sender's current verdicts.
+	Verdicts string `json:"verdicts,omitempty"`
+}
+
+// VerdictSet is a node's full resend of its current verdicts: it replaces
+// every check vote and sync vote the state holds for Node (seams.md §2).
+// Every verdict in it is given at the set's Time (after clamping, as for any
+// event): the Time and Node fields of its elements are ignored, except that
+// a Node that is not empty must be the set's Node. No two observations may
+// name the same (site, endpoint, check), no two sync verdicts the same site.
+//
+// Apply treats it as the node's verdicts applied one by one at the same
+// instant from a clean slate for that node, with no intermediate state
+// observed: the observations first (health and the sync rules are then
+// evaluated once), then the sync verdicts (evaluated once more). So a sync
+// verdict in the set counts even when the set's observations make the site
+// lose in_sync — it is given at that moment, after the loss — as does a
+// still-current verdict re-sent after an earlier loss had forgotten it.
+//
+// An element naming a site, endpoint or sync check that the state's spec
+// does not have (the sender's config differs) is skipped, and
+// Result.Ignored lists it; KnownVerdicts filters a set the same way.
+type VerdictSet struct {
+	Time         time.Time     `json:"time"`
+	Node         string        `json:"node"`
+	Observations []Observation `json:"observations"`
+	Sync         []SyncVerdict `json:"sync"`
 }
 
 // Tick only advances time: health, sync and conditions are recomputed at it.
@@ -112,6 +150,7 @@ type Unknown struct {
 func (e Observation) Kind() Kind { return KindObservation }
 func (e SyncVerdict) Kind() Kind { return KindSyncVerdict }
 func (e Beat) Kind() Kind        { return KindBeat }
+func (e VerdictSet) Kind() Kind  { return KindVerdictSet }
 func (e Command) Kind() Kind     { return KindCommand }
 func (e Decision) Kind() Kind    { return KindDecision }
 func (e Tick) Kind() Kind        { return KindTick }
@@ -120,6 +159,7 @@ func (e Unknown) Kind() Kind     { return e.K }
 func (e Observation) EventTime() time.Time { return e.Time }
 func (e SyncVerdict) EventTime() time.Time { return e.Time }
 func (e Beat) EventTime() time.Time        { return e.Time }
+func (e VerdictSet) EventTime() time.Time  { return e.Time }
 func (e Command) EventTime() time.Time     { return e.Time }
 func (e Decision) EventTime() time.Time    { return e.Time }
 func (e Tick) EventTime() time.Time        { return e.Time }
@@ -130,6 +170,7 @@ func (e Unknown) EventTime() time.Time { return time.Time{} }
 func (Observation) isEvent() {}
 func (SyncVerdict) isEvent() {}
 func (Beat) isEvent()        {}
+func (VerdictSet) isEvent()  {}
 func (Command) isEvent()     {}
 func (Decision) isEvent()    {}
 func (Tick) isEvent()        {}
@@ -167,17 +208,28 @@ func DecodeEvent(b []byte) (Event, error) {
 	)
 	switch k {
 	case KindObservation:
-		e, err = decodeAs(p, func(v *Observation) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *Observation) []*time.Time { return []*time.Time{&v.Time} })
 	case KindSyncVerdict:
-		e, err = decodeAs(p, func(v *SyncVerdict) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *SyncVerdict) []*time.Time { return []*time.Time{&v.Time} })
 	case KindBeat:
-		e, err = decodeAs(p, func(v *Beat) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *Beat) []*time.Time { return []*time.Time{&v.Time, &v.Clock} })
+	case KindVerdictSet:
+		e, err = decodeAs(p, func(v *VerdictSet) []*time.Time {
+			ts := []*time.Time{&v.Time}
+			for i := range v.Observations {
+				ts = append(ts, &v.Observations[i].Time)
+			}
+			for i := range v.Sync {
+				ts = append(ts, &v.Sync[i].Time)
+			}
+			return ts
+		})
 	case KindCommand:
-		e, err = decodeAs(p, func(v *Command) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *Command) []*time.Time { return []*time.Time{&v.Time} })
 	case KindDecision:
-		e, err = decodeAs(p, func(v *Decision) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *Decision) []*time.Time { return []*time.Time{&v.Time} })
 	case KindTick:
-		e, err = decodeAs(p, func(v *Tick) *time.Time { return &v.Time })
+		e, err = decodeAs(p, func(v *Tick) []*time.Time { return []*time.Time{&v.Time} })
 	default:
 		if k&Optional != 0 {
 			return Unknown{K: k, Payload: bytes.Clone(p)}, nil
@@ -190,13 +242,14 @@ func DecodeEvent(b []byte) (Event, error) {
 	return e, nil
 }
 
-// decodeAs decodes the JSON payload of one event type; at points at its time,
-// which comes back in UTC.
-func decodeAs[T Event](p []byte, at func(*T) *time.Time) (Event, error) {
+// decodeAs decodes the JSON payload of one event type; at points at its
+// times, which come back in UTC.
+func decodeAs[T Event](p []byte, at func(*T) []*time.Time) (Event, error) {
 	var v T
 	err := strictJSON(p, &v)
-	t := at(&v)
-	*t, err = utc(*t, err)
+	for _, t := range at(&v) {
+		*t, err = utc(*t, err)
+	}
 	return v, err
 }
 
@@ -220,8 +273,18 @@ func utc(t time.Time, err error) (time.Time, error) {
 		return t, err
 	}
 	t = t.UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
+	if !encodable(t) {
 		return t, fmt.Errorf("time %s out of range", t)
 	}
 	return t, nil
+}
+
+// maxTime is the latest time that encodes as JSON (RFC 3339 has 4-digit
+// years).
+var maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+
+// encodable reports whether t lies in years 0..9999 (in UTC).
+func encodable(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }

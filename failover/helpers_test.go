@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -11,6 +12,24 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
+// eps makes endpoints named by their addresses (as config defaults them).
+func eps(addrs ...string) []Endpoint {
+	out := make([]Endpoint, len(addrs))
+	for i, a := range addrs {
+		out[i] = Endpoint{Name: a, Address: a}
+	}
+	return out
+}
+
+// addrs lists endpoints' addresses.
+func addrs(es []Endpoint) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Address
+	}
+	return out
+}
+
 var nodes6 = []string{"ns1", "ns2", "ns3", "ns4", "ns5", "ns6"}
 
 // storySpec is the project's headline setup: cas served from dallas, with
@@ -19,9 +38,9 @@ var nodes6 = []string{"ns1", "ns2", "ns3", "ns4", "ns5", "ns6"}
 func storySpec(failover, failback Mode) Spec {
 	return Spec{
 		Sites: []SiteSpec{
-			{Name: "dallas", Endpoints: []string{"192.0.2.10", "192.0.2.11"}, SyncCheck: "replication"},
-			{Name: "losangeles", Endpoints: []string{"198.51.100.10", "198.51.100.11"}, SyncCheck: "replication"},
-			{Name: "london", Endpoints: []string{"203.0.113.10"}, SyncCheck: "replication"},
+			{Name: "dallas", Endpoints: eps("192.0.2.10", "192.0.2.11"), SyncCheck: "replication"},
+			{Name: "losangeles", Endpoints: eps("198.51.100.10", "198.51.100.11"), SyncCheck: "replication"},
+			{Name: "london", Endpoints: eps("203.0.113.10"), SyncCheck: "replication"},
 		},
 		Services: []ServiceSpec{{
 			Name:   "cas",
@@ -81,7 +100,7 @@ func (h *harness) endpoint(site, ep string, up bool, when time.Time, nodes ...st
 func (h *harness) site(site string, up bool, when time.Time, nodes ...string) {
 	h.t.Helper()
 	for _, ep := range h.s.spec.Sites[h.s.siteIdx[site]].Endpoints {
-		h.endpoint(site, ep, up, when, nodes...)
+		h.endpoint(site, ep.Name, up, when, nodes...)
 	}
 }
 
@@ -211,4 +230,13 @@ func wantErr(t *testing.T, err error, target error, text string) {
 	if text != "" && err.Error() != text {
 		t.Fatalf("error =\n  %s\nwant\n  %s", err, text)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -26,7 +26,7 @@ func TestRespec(t *testing.T) {
 	})
 	t.Run("route loses its active site", func(t *testing.T) {
 		sp := threeSiteSpec(Auto, Manual)
-		sp.Sites = append(sp.Sites, SiteSpec{Name: "paris", Endpoints: []string{"192.0.2.99"}})
+		sp.Sites = append(sp.Sites, SiteSpec{Name: "paris", Endpoints: eps("192.0.2.99")})
 		sp.Nodes = append(sp.Nodes[:len(sp.Nodes):len(sp.Nodes)], "ns7")
 		sp.Services[0].Routes[0].Sites = []string{"dallas", "paris", "london"}
 		n, err := Respec(h.s, sp, at(3*time.Minute))
@@ -34,18 +34,19 @@ func TestRespec(t *testing.T) {
 			t.Fatal(err)
 		}
 		h2 := &harness{t: t, s: n}
-		// dallas is still drained: the first undrained site takes over.
-		h2.wantRoute("cas", "default", "paris", 2, FailedOver)
+		// dallas is still drained; london is up, in sync and stable, paris is
+		// unknown: london takes over, as a failover would.
+		h2.wantRoute("cas", "default", "london", 2, FailedOver)
 		h2.wantSite("dallas", Up, InSync)
 		if h2.siteStatus("dallas").Admin != Drained {
 			t.Fatal("drain lost")
 		}
-		h2.wantSite("paris", HealthUnknown, InSync) // active: in_sync by definition
+		h2.wantSite("paris", HealthUnknown, SyncUnknown) // new, serving nothing
 		if p := n.Status().Services[0].Policy; p.Failback != Auto {
 			t.Fatalf("operator mode lost: %+v", p)
 		}
 		e := n.history[len(n.history)-1]
-		if e.Kind != KindConfig || e.From != "losangeles" || e.To != "paris" || e.Epoch != 2 {
+		if e.Kind != KindConfig || e.From != "losangeles" || e.To != "london" || e.Epoch != 2 {
 			t.Fatalf("entry = %+v", e)
 		}
 		if len(n.Status().Nodes) != 7 || n.Status().FreshNodes != 6 {

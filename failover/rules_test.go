@@ -25,12 +25,16 @@ func TestNewValidation(t *testing.T) {
 		{"no routes", func(sp *Spec) { sp.Services[0].Routes = nil }, []string{`services.cas.routes: at least one route`}},
 		{"duplicate route", func(sp *Spec) { sp.Services[0].Routes = append(sp.Services[0].Routes, sp.Services[0].Routes[0]) },
 			[]string{`services.cas.routes[1].name: duplicate route "default"`}},
-		{"duplicate site", func(sp *Spec) { sp.Sites = append(sp.Sites, SiteSpec{Name: "dallas", Endpoints: []string{"x"}}) },
+		{"duplicate site", func(sp *Spec) { sp.Sites = append(sp.Sites, SiteSpec{Name: "dallas", Endpoints: eps("x")}) },
 			[]string{`sites[3].name: duplicate site "dallas"`}},
 		{"site without endpoints", func(sp *Spec) { sp.Sites[1].Endpoints = nil },
 			[]string{`sites.losangeles.endpoints: at least one endpoint is required`}},
-		{"duplicate endpoint", func(sp *Spec) { sp.Sites[0].Endpoints = []string{"a", "a"} },
-			[]string{`sites.dallas.endpoints[1]: duplicate endpoint "a"`}},
+		{"duplicate endpoint", func(sp *Spec) { sp.Sites[0].Endpoints = []Endpoint{{"a", "192.0.2.1"}, {"a", "192.0.2.2"}} },
+			[]string{`sites.dallas.endpoints[1].name: duplicate endpoint "a"`}},
+		{"endpoint without name or address", func(sp *Spec) { sp.Sites[0].Endpoints = []Endpoint{{Address: "192.0.2.1"}, {Name: "b"}} },
+			[]string{`sites.dallas.endpoints[0].name: empty name`, `sites.dallas.endpoints[1].address: empty address`}},
+		{"negative max_clock_step", func(sp *Spec) { sp.MaxClockStep = -1 },
+			[]string{`max_clock_step: must not be negative, got -1ns`}},
 		{"duplicate service", func(sp *Spec) { sp.Services = append(sp.Services, sp.Services[0]) },
 			[]string{`services[1].name: duplicate service "cas"`}},
 		{"name in two services", func(sp *Spec) {
@@ -83,9 +87,9 @@ func TestNewDefaultsAndDoesNotAlias(t *testing.T) {
 	if got.HistoryLimit != DefaultHistoryLimit {
 		t.Errorf("history limit = %d", got.HistoryLimit)
 	}
-	sp.Sites[0].Endpoints[0] = "mutated"
-	got.Sites[0].Endpoints[1] = "mutated too"
-	if e := s.Spec().Sites[0].Endpoints; e[0] != "192.0.2.10" || e[1] != "192.0.2.11" {
+	sp.Sites[0].Endpoints[0].Address = "mutated"
+	got.Sites[0].Endpoints[1].Name = "mutated too"
+	if e := s.Spec().Sites[0].Endpoints; !slices.Equal(e, eps("192.0.2.10", "192.0.2.11")) {
 		t.Errorf("state shares memory with a spec: %q", e)
 	}
 }
@@ -117,25 +121,42 @@ func TestVotes(t *testing.T) {
 			h.apply(Beat{Time: at(0), Node: "ns5"})
 			h.apply(Beat{Time: at(0), Node: "ns6"})
 		}, at(time.Second), Down},
-		{"three heard, two down: down (quorum 2 of 3)", nil, func(h *harness) {
+		{"three heard, three down: unknown (quorum 4 of 6 configured)", nil, func(h *harness) {
+			h.site("dallas", false, at(0), "ns1", "ns2", "ns3")
+		}, at(time.Second), HealthUnknown},
+		{"cold start, the first node to report: unknown", nil, func(h *harness) {
+			h.site("dallas", false, at(0), "ns1")
+		}, at(time.Second), HealthUnknown},
+		{"three heard, two down, min_quorum 2: down (and a majority of the fresh)", func(sp *Spec) { sp.MinQuorum = 2 }, func(h *harness) {
 			h.site("dallas", false, at(0), "ns1", "ns2")
 			h.site("dallas", true, at(0), "ns3")
 		}, at(time.Second), Down},
-		{"three heard, two down, min_quorum 3: unknown", func(sp *Spec) { sp.MinQuorum = 3 }, func(h *harness) {
+		{"four heard, two down, min_quorum 2: unknown (no majority of the fresh)", func(sp *Spec) { sp.MinQuorum = 2 }, func(h *harness) {
 			h.site("dallas", false, at(0), "ns1", "ns2")
-			h.site("dallas", true, at(0), "ns3")
+			h.site("dallas", true, at(0), "ns3", "ns4")
 		}, at(time.Second), HealthUnknown},
+		{"min_quorum 5 raises the quorum: four down is unknown", func(sp *Spec) { sp.MinQuorum = 5 }, func(h *harness) {
+			h.site("dallas", true, at(0), nodes6...)
+			h.site("dallas", false, at(time.Second), "ns1", "ns2", "ns3", "ns4")
+		}, at(2 * time.Second), HealthUnknown},
 		{"votes count until just before vote_ttl", nil, func(h *harness) {
 			h.site("dallas", false, at(0), "ns1", "ns2", "ns3", "ns4")
 			h.site("dallas", true, at(0), "ns5", "ns6")
 			h.apply(Beat{Time: at(20 * time.Second), Node: "ns5"})
 			h.apply(Beat{Time: at(20 * time.Second), Node: "ns6"})
 		}, at(ttl - time.Nanosecond), Down},
-		{"a node that stops beating stops counting at vote_ttl", nil, func(h *harness) {
+		{"a node that stops beating stops counting at vote_ttl: two left are no quorum", nil, func(h *harness) {
 			h.site("dallas", false, at(0), "ns1", "ns2", "ns3", "ns4")
 			h.site("dallas", true, at(0), "ns5", "ns6")
 			h.apply(Beat{Time: at(20 * time.Second), Node: "ns5"})
 			h.apply(Beat{Time: at(20 * time.Second), Node: "ns6"})
+		}, at(ttl), HealthUnknown},
+		{"a node that stops beating stops counting at vote_ttl: four left decide", nil, func(h *harness) {
+			h.site("dallas", false, at(0), "ns1", "ns2")
+			h.site("dallas", true, at(0), "ns3", "ns4", "ns5", "ns6")
+			for _, n := range nodes6[2:] {
+				h.apply(Beat{Time: at(20 * time.Second), Node: n})
+			}
 		}, at(ttl), Up},
 		{"every vote expired: unknown", nil, func(h *harness) {
 			h.site("dallas", false, at(0), nodes6...)
@@ -482,9 +503,9 @@ func TestDrainedActiveSite(t *testing.T) {
 			h := newHarness(t, storySpec(mode, Manual))
 			h.allUp(at(0))
 			h.site("losangeles", false, at(time.Second), nodes6...)
-			// Forced drain with nowhere to go: dallas keeps serving.
+			// Forced drain with nowhere to go: dallas keeps serving, stranded.
 			h.mustCmd(Command{Time: at(time.Minute), Op: OpDrain, Site: "dallas", Force: true, Reason: "rack work"})
-			h.wantRoute("cas", "default", "dallas", 0, Normal)
+			h.wantRoute("cas", "default", "dallas", 0, Stranded)
 			h.site("losangeles", true, at(2*time.Minute), nodes6...)
 			h.sync("losangeles", true, "lag=0", at(2*time.Minute), nodes6...)
 			if mode == Auto {
@@ -603,13 +624,13 @@ func TestSyncRules(t *testing.T) {
 func TestAnswer(t *testing.T) {
 	h := newHarness(t, storySpec(Auto, Auto))
 	a, ok := h.s.Answer("cas", "default")
-	if !ok || a.Site != "dallas" || !slices.Equal(a.Endpoints, []string{"192.0.2.10", "192.0.2.11"}) || a.FailOpen {
+	if !ok || a.Site != "dallas" || !slices.Equal(a.Endpoints, eps("192.0.2.10", "192.0.2.11")) || a.FailOpen {
 		t.Fatalf("initial answer (health unknown) = %+v", a)
 	}
 	h.allUp(at(0))
 	h.endpoint("dallas", "192.0.2.11", false, at(time.Second), nodes6...)
 	a, _ = h.s.Answer("cas", "default")
-	if !slices.Equal(a.Endpoints, []string{"192.0.2.10"}) || a.FailOpen {
+	if !slices.Equal(a.Endpoints, eps("192.0.2.10")) || a.FailOpen {
 		t.Fatalf("answer with one endpoint down = %+v", a)
 	}
 	// A minority seeing the other endpoint down changes nothing.
@@ -619,11 +640,11 @@ func TestAnswer(t *testing.T) {
 	}
 	h.endpoint("dallas", "192.0.2.10", false, at(3*time.Second), "ns4")
 	a, _ = h.s.Answer("cas", "default")
-	if !a.FailOpen || !slices.Equal(a.Endpoints, []string{"192.0.2.10", "192.0.2.11"}) {
+	if !a.FailOpen || !slices.Equal(a.Endpoints, eps("192.0.2.10", "192.0.2.11")) {
 		t.Fatalf("answer with every endpoint down = %+v", a)
 	}
-	a.Endpoints[0] = "mutated"
-	if b, _ := h.s.Answer("cas", "default"); b.Endpoints[0] != "192.0.2.10" {
+	a.Endpoints[0].Address = "mutated"
+	if b, _ := h.s.Answer("cas", "default"); b.Endpoints[0].Address != "192.0.2.10" {
 		t.Fatal("an answer shares memory with the state")
 	}
 	if _, ok := h.s.Answer("cas", "eu"); ok {

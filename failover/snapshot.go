@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,20 +16,31 @@ import (
 const SnapshotVersion = 1
 
 type snapshot struct {
-	Version  int           `json:"version"`
-	Spec     Spec          `json:"spec"`
-	Now      time.Time     `json:"now"`
-	Frozen   bool          `json:"frozen"`
-	Seq      uint64        `json:"seq"`
-	Nodes    []snapNode    `json:"nodes"`
-	Sites    []snapSite    `json:"sites"`
-	Services []snapService `json:"services"`
-	History  []Entry       `json:"history"`
+	Version        int           `json:"version"`
+	Spec           Spec          `json:"spec"`
+	Now            time.Time     `json:"now"`
+	Frozen         bool          `json:"frozen"`
+	Seq            uint64        `json:"seq"`
+	AnswersVersion uint64        `json:"answers_version"`
+	Nodes          []snapNode    `json:"nodes"`
+	Sites          []snapSite    `json:"sites"`
+	Services       []snapService `json:"services"`
+	Retired        []snapRetired `json:"retired"`
+	History        []Entry       `json:"history"`
 }
 
 type snapNode struct {
 	Name     string    `json:"name"`
 	LastSeen time.Time `json:"last_seen"`
+	Clock    time.Time `json:"clock"`
+	Digest   string    `json:"digest"`
+	Verdicts string    `json:"verdicts"`
+}
+
+// snapRetired is the epoch a removed service left behind.
+type snapRetired struct {
+	Service string `json:"service"`
+	Epoch   uint64 `json:"epoch"`
 }
 
 type snapSite struct {
@@ -88,12 +100,16 @@ type snapRoute struct {
 // bytes: every list is in a fixed order and every time is UTC.
 func MarshalSnapshot(s *State) ([]byte, error) {
 	snap := snapshot{Version: SnapshotVersion, Spec: s.spec, Now: s.now, Frozen: s.frozen, Seq: s.seq,
-		History: s.history}
+		AnswersVersion: s.answers, History: s.history, Retired: []snapRetired{}}
 	if snap.History == nil {
 		snap.History = []Entry{}
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.retired)) {
+		snap.Retired = append(snap.Retired, snapRetired{Service: name, Epoch: s.retired[name]})
+	}
 	for i, n := range s.nodes {
-		snap.Nodes = append(snap.Nodes, snapNode{Name: s.spec.Nodes[i], LastSeen: n.lastSeen})
+		snap.Nodes = append(snap.Nodes, snapNode{Name: s.spec.Nodes[i], LastSeen: n.lastSeen, Clock: n.clock,
+			Digest: n.digest, Verdicts: n.verdicts})
 	}
 	epSnap := func(name string, e *endpoint) snapEndpoint {
 		out := snapEndpoint{Name: name, Health: e.health, Since: e.since, Votes: []snapVote{}}
@@ -110,7 +126,7 @@ func MarshalSnapshot(s *State) ([]byte, error) {
 			Sync: st.sync, SyncSince: st.syncSince, Exposed: st.exposed, SiteChecks: epSnap("", &st.wide),
 			Endpoints: make([]snapEndpoint, len(st.eps)), SyncVotes: []snapSyncVote{}}
 		for j := range st.eps {
-			ss.Endpoints[j] = epSnap(sp.Endpoints[j], &st.eps[j])
+			ss.Endpoints[j] = epSnap(sp.Endpoints[j].Name, &st.eps[j])
 		}
 		for n, v := range st.syncVotes {
 			if v.set {
@@ -177,7 +193,16 @@ func unmarshalSnapshot(b []byte) (*State, error) {
 		return t
 	}
 	s := skeleton(sp)
-	s.now, s.frozen, s.seq = tm(snap.Now), snap.Frozen, snap.Seq
+	s.now, s.frozen, s.seq, s.answers = tm(snap.Now), snap.Frozen, snap.Seq, snap.AnswersVersion
+	for i, r := range snap.Retired {
+		if _, ok := s.svcIdx[r.Service]; ok || r.Service == "" || r.Epoch == 0 || (i > 0 && r.Service <= snap.Retired[i-1].Service) {
+			return nil, fmt.Errorf("retired[%d]: service %q with epoch %d: empty, zero, configured, repeated or out of order", i, r.Service, r.Epoch)
+		}
+		if s.retired == nil {
+			s.retired = map[string]uint64{}
+		}
+		s.retired[r.Service] = r.Epoch
+	}
 	if len(snap.History) > sp.HistoryLimit {
 		return nil, fmt.Errorf("history has %d entries, limit %d", len(snap.History), sp.HistoryLimit)
 	}
@@ -192,12 +217,18 @@ func unmarshalSnapshot(b []byte) (*State, error) {
 	if len(snap.Nodes) != len(sp.Nodes) {
 		return nil, fmt.Errorf("nodes: %d entries for %d nodes", len(snap.Nodes), len(sp.Nodes))
 	}
+	nodeDone := make([]bool, len(sp.Nodes))
 	for _, n := range snap.Nodes {
 		i, ok := s.nodeIdx[n.Name]
-		if !ok || !s.nodes[i].lastSeen.IsZero() {
+		if !ok || nodeDone[i] {
 			return nil, fmt.Errorf("nodes: unknown or repeated node %q", n.Name)
 		}
-		s.nodes[i].lastSeen = tm(n.LastSeen)
+		nodeDone[i] = true
+		if n.LastSeen.IsZero() && (!n.Clock.IsZero() || n.Digest != "" || n.Verdicts != "") {
+			return nil, fmt.Errorf("nodes: node %q never seen but has beat fields", n.Name)
+		}
+		nd := &s.nodes[i]
+		nd.lastSeen, nd.clock, nd.digest, nd.verdicts = tm(n.LastSeen), tm(n.Clock), n.Digest, n.Verdicts
 	}
 
 	if len(snap.Sites) != len(sp.Sites) {
@@ -288,7 +319,7 @@ func unmarshalSnapshot(b []byte) (*State, error) {
 				return nil, fmt.Errorf("%s.routes.%s.active: site %q not in route", path, sr.Name, sr.Active)
 			}
 			switch sr.Condition {
-			case Normal, FailedOver, AwaitingOperator, AllDown, Frozen:
+			case Normal, FailedOver, AwaitingOperator, AllDown, Stranded, Frozen:
 			default:
 				return nil, fmt.Errorf("%s.routes.%s.condition: bad value %q", path, sr.Name, sr.Condition)
 			}

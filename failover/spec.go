@@ -44,11 +44,26 @@ type Policy struct {
 	MinInterval time.Duration `json:"min_interval"`
 }
 
+// DefaultMaxClockStep is Spec.MaxClockStep when it is zero.
+const DefaultMaxClockStep = time.Hour
+
+// Endpoint is one address of a site (DESIGN.md §2, seams.md §1): Name
+// identifies it in observations, votes and status (config defaults it to the
+// address); Address is what DNS answers with, an IP address (A/AAAA) or a
+// host name (CNAME target). failover does not parse Address.
+type Endpoint struct {
+	// Name is unique within its site and not empty.
+	Name string `json:"name"`
+	// Address is not empty.
+	Address string `json:"address"`
+}
+
 // SiteSpec describes a site.
 type SiteSpec struct {
 	Name string `json:"name"`
-	// Endpoints are the site's addresses or host names, in answer order.
-	Endpoints []string `json:"endpoints"`
+	// Endpoints are the site's endpoints, in answer order; names are unique
+	// within the site.
+	Endpoints []Endpoint `json:"endpoints"`
 	// SyncCheck names the site's sync check; empty means the site has none
 	// and needs mark-synced (or Spec.TrustHealthWithoutSync) to regain
 	// in_sync.
@@ -79,14 +94,47 @@ type Spec struct {
 	// VoteTTL is how long a node counts after it was last heard from. A node
 	// is fresh at time t when t - last_seen < VoteTTL. Must be positive.
 	VoteTTL time.Duration `json:"vote_ttl"`
-	// MinQuorum is the least number of votes a verdict needs; the quorum is
-	// max(MinQuorum, fresh/2+1). Zero means a strict majority only.
+	// MinQuorum, when not zero, replaces the strict majority of the
+	// configured voters (len(Nodes)/2+1) as the least number of votes a
+	// verdict needs. The quorum is always at least a strict majority of the
+	// fresh nodes too: quorum = max(base, fresh/2+1) with base = MinQuorum,
+	// or len(Nodes)/2+1 when MinQuorum is 0. A MinQuorum below that majority
+	// lowers the quorum on purpose (Spec.QuorumWarning says so, for the
+	// caller to log); one above raises it. 0 <= MinQuorum <= len(Nodes).
 	MinQuorum int `json:"min_quorum"`
 	// TrustHealthWithoutSync lets a site with no sync check regain in_sync as
 	// soon as it is healthy, instead of waiting for mark-synced.
 	TrustHealthWithoutSync bool `json:"trust_health_without_sync"`
 	// HistoryLimit bounds the history; zero means DefaultHistoryLimit.
 	HistoryLimit int `json:"history_limit"`
+	// MaxClockStep is the most one event (or Respec) may advance the state's
+	// clock; an event stamped later is applied at the state's time plus
+	// MaxClockStep and Result.ClockClamped says so. Zero means
+	// DefaultMaxClockStep; it must not be negative.
+	MaxClockStep time.Duration `json:"max_clock_step"`
+}
+
+// QuorumWarning returns "" unless sp.MinQuorum lowers the quorum below a
+// strict majority of the configured voters; then it says so in words, for
+// the caller to log at start and on reload (failover itself cannot log).
+// With the default (MinQuorum 0) nodes that are not a majority of the
+// configured voters never decide anything.
+func (sp Spec) QuorumWarning() string {
+	n := len(sp.Nodes)
+	if sp.MinQuorum <= 0 || sp.MinQuorum >= n/2+1 {
+		return ""
+	}
+	return fmt.Sprintf("min_quorum %d is below a strict majority of the %d configured voters (%d): %d nodes that agree, cut off from the others, can fail services over",
+		sp.MinQuorum, n, n/2+1, sp.MinQuorum)
+}
+
+// baseQuorum is the quorum before the fresh-node majority: MinQuorum, or a
+// strict majority of the configured voters.
+func (sp *Spec) baseQuorum() int {
+	if sp.MinQuorum > 0 {
+		return sp.MinQuorum
+	}
+	return len(sp.Nodes)/2 + 1
 }
 
 // FieldError is a spec problem at a field path such as
@@ -134,10 +182,15 @@ func normalize(in Spec) (Spec, error) {
 	if sp.HistoryLimit == 0 {
 		sp.HistoryLimit = DefaultHistoryLimit
 	}
-
-	if len(sp.Sites) == 0 {
-		bad("sites", "at least one site is required")
+	if sp.MaxClockStep < 0 {
+		bad("max_clock_step", "must not be negative, got %s", sp.MaxClockStep)
 	}
+	if sp.MaxClockStep == 0 {
+		sp.MaxClockStep = DefaultMaxClockStep
+	}
+
+	// No sites (and so no services) is a valid spec: a nameserver that
+	// serves zone files only still runs the cluster, to agree on nothing.
 	sites := map[string]bool{}
 	for i, s := range sp.Sites {
 		path := fmt.Sprintf("sites[%d]", i)
@@ -156,13 +209,17 @@ func normalize(in Spec) (Spec, error) {
 		}
 		eps := map[string]bool{}
 		for j, e := range s.Endpoints {
+			p := fmt.Sprintf("%s.endpoints[%d]", path, j)
 			switch {
-			case e == "":
-				bad(fmt.Sprintf("%s.endpoints[%d]", path, j), "empty endpoint")
-			case eps[e]:
-				bad(fmt.Sprintf("%s.endpoints[%d]", path, j), "duplicate endpoint %q", e)
+			case e.Name == "":
+				bad(p+".name", "empty name")
+			case eps[e.Name]:
+				bad(p+".name", "duplicate endpoint %q", e.Name)
 			}
-			eps[e] = true
+			if e.Address == "" {
+				bad(p+".address", "empty address")
+			}
+			eps[e.Name] = true
 		}
 	}
 

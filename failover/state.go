@@ -2,6 +2,7 @@ package failover
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -44,6 +45,10 @@ const (
 	// AllDown: the active site has been down for down_for and no other site
 	// of the route can take over; the active site keeps answering (fail open).
 	AllDown Condition = "all_down"
+	// Stranded: the active site is drained (every site of the route may be)
+	// and no other site of the route is up and undrained: it keeps
+	// answering, and nothing can move until a site is undrained or comes up.
+	Stranded Condition = "stranded"
 	// AwaitingOperator: failover is manual and the active site has been down
 	// for down_for (or is drained) while another site could take over.
 	AwaitingOperator Condition = "awaiting_operator"
@@ -67,20 +72,29 @@ type State struct {
 	now      time.Time
 	frozen   bool
 	seq      uint64
+	answers  uint64 // AnswersVersion
 	history  []Entry
-	nodes    []node    // index = position in spec.Nodes
-	sites    []site    // index = position in spec.Sites
-	services []service // index = position in spec.Services
+	retired  map[string]uint64 // epochs of removed services, by name
+	nodes    []node            // index = position in spec.Nodes
+	sites    []site            // index = position in spec.Sites
+	services []service         // index = position in spec.Services
 
 	// Derived from nodes and now by refresh; not serialised.
 	fresh      int
 	quorum     int
 	validUntil time.Time
+
+	// Scratch for Apply's answers comparison; never shared (Clone drops it).
+	keyBefore, keyAfter []byte
 }
 
 type node struct {
 	lastSeen time.Time
 	fresh    bool
+	// From the node's last beat; shown, never used to decide.
+	clock    time.Time
+	digest   string
+	verdicts string
 }
 
 type site struct {
@@ -143,6 +157,9 @@ func New(spec Spec, now time.Time) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !encodable(now) {
+		return nil, fmt.Errorf("new failover state: time %s out of range (years 0..9999)", now)
+	}
 	now = now.UTC()
 	s := skeleton(sp)
 	s.now = now
@@ -187,7 +204,7 @@ func skeleton(sp Spec) *State {
 		st.epIdx = make(map[string]int, len(ss.Endpoints))
 		st.eps = make([]endpoint, len(ss.Endpoints))
 		for j, e := range ss.Endpoints {
-			st.epIdx[e] = j
+			st.epIdx[e.Name] = j
 			st.eps[j].votes = make([][]checkVote, len(sp.Nodes))
 		}
 		st.wide.votes = make([][]checkVote, len(sp.Nodes))
@@ -228,6 +245,8 @@ func (s *State) Clone() *State {
 	c := *s
 	c.spec = s.spec // never mutated after construction
 	c.history = slices.Clone(s.history)
+	c.retired = maps.Clone(s.retired)
+	c.keyBefore, c.keyAfter = nil, nil
 	c.nodes = slices.Clone(s.nodes)
 	c.sites = make([]site, len(s.sites))
 	for i, st := range s.sites {
@@ -333,7 +352,7 @@ func (s *State) deriveNodes() {
 			}
 		}
 	}
-	s.quorum = max(s.spec.MinQuorum, s.fresh/2+1)
+	s.quorum = max(s.spec.baseQuorum(), s.fresh/2+1)
 }
 
 // countActive counts, per site, the routes it is active on.
@@ -420,10 +439,12 @@ func (s *State) condition(si int, r *route, t time.Time) Condition {
 	a := &s.sites[r.active]
 	pol := &s.services[si].policy
 	downLong := a.health == Down && t.Sub(a.healthSince) >= pol.DownFor
-	hasTarget := s.target(r, r.active) >= 0
+	hasTarget := s.canTakeOver(r, r.active)
 	switch {
 	case downLong && !hasTarget:
 		return AllDown
+	case a.admin == Drained && !hasTarget:
+		return Stranded
 	case (downLong || a.admin == Drained) && hasTarget && pol.Failover == Manual:
 		return AwaitingOperator
 	case s.frozen:
@@ -434,24 +455,60 @@ func (s *State) condition(si int, r *route, t time.Time) Condition {
 	return Normal
 }
 
-// target is the site a route would move to away from exclude: the first site
-// in preference order that is up, not drained and in_sync; failing that the
-// first that is up and not drained; -1 if none.
-func (s *State) target(r *route, exclude int) int {
-	fallback := -1
+// canTakeOver reports whether a site of the route other than exclude is up
+// and not drained.
+func (s *State) canTakeOver(r *route, exclude int) bool {
+	for _, i := range r.sites {
+		if st := &s.sites[i]; i != exclude && st.health == Up && st.admin != Drained {
+			return true
+		}
+	}
+	return false
+}
+
+// stableSince is when site st became both up and in_sync (the later of the
+// two); meaningful only while it is both.
+func (st *site) stableSince() time.Time {
+	if st.syncSince.After(st.healthSince) {
+		return st.syncSince
+	}
+	return st.healthSince
+}
+
+// target is the site a route moves to away from exclude at now, as Decide
+// chooses it, and why, in words for the move's reason. Among the sites that
+// are up, not drained and in_sync it takes the first in route order that has
+// been both up and in_sync for stableFor, else the first of them; failing
+// that, the first site that is up and not drained (not in sync: a failover
+// away from a down site takes it when nothing better is left); -1 if none.
+func (s *State) target(r *route, exclude int, stableFor time.Duration, now time.Time) (int, string) {
+	synced, fallback := -1, -1
 	for _, i := range r.sites {
 		st := &s.sites[i]
 		if i == exclude || st.health != Up || st.admin == Drained {
 			continue
 		}
-		if st.sync == InSync {
-			return i
+		if st.sync != InSync {
+			if fallback < 0 {
+				fallback = i
+			}
+			continue
 		}
-		if fallback < 0 {
-			fallback = i
+		if d := now.Sub(st.stableSince()); d >= stableFor {
+			return i, fmt.Sprintf("%s stable: up and in_sync for %s (stable_for %s)", s.spec.Sites[i].Name, d, stableFor)
+		}
+		if synced < 0 {
+			synced = i
 		}
 	}
-	return fallback
+	if synced >= 0 {
+		return synced, fmt.Sprintf("no site stable for %s: %s up and in_sync for %s only", stableFor,
+			s.spec.Sites[synced].Name, now.Sub(s.sites[synced].stableSince()))
+	}
+	if fallback >= 0 {
+		return fallback, fmt.Sprintf("no site up and in_sync: %s up but %s", s.spec.Sites[fallback].Name, s.sites[fallback].sync)
+	}
+	return -1, ""
 }
 
 // record appends a history entry stamped with the state's time and next
@@ -466,121 +523,4 @@ func (s *State) record(e Entry) Entry {
 		s.history = s.history[:n]
 	}
 	return e
-}
-
-// Respec returns a new state for spec at now (or at s.Now() if later),
-// keeping what is still meaningful from s: node liveness, votes for
-// endpoints and nodes that still exist, each kept site's admin and sync
-// state, each kept service's epoch and (if its spec policy is unchanged) its
-// operator-set modes, each kept route's active site if the route still lists
-// it, the freeze flag and the history. A route whose active site left it is
-// served by its first undrained site (epoch + 1, recorded). s is not changed.
-func Respec(s *State, spec Spec, now time.Time) (*State, error) {
-	sp, err := normalize(spec)
-	if err != nil {
-		return nil, err
-	}
-	now = now.UTC()
-	if now.Before(s.now) {
-		now = s.now
-	}
-	n := skeleton(sp)
-	n.now, n.frozen, n.seq, n.history = now, s.frozen, s.seq, slices.Clone(s.history)
-	nodeMap := make([]int, len(sp.Nodes)) // new index -> old index or -1
-	for i, name := range sp.Nodes {
-		old, ok := s.nodeIdx[name]
-		nodeMap[i] = -1
-		if ok {
-			nodeMap[i] = old
-			n.nodes[i] = s.nodes[old]
-		}
-	}
-	copyVotes := func(dst, src *endpoint) {
-		dst.health, dst.since = src.health, src.since
-		for i, old := range nodeMap {
-			if old >= 0 {
-				dst.votes[i] = slices.Clone(src.votes[old])
-			}
-		}
-	}
-	for i, ss := range sp.Sites {
-		st := &n.sites[i]
-		st.admin = AdminActive
-		st.health, st.healthSince = HealthUnknown, now
-		st.sync, st.syncSince = SyncUnknown, now
-		st.wide.health, st.wide.since = HealthUnknown, now
-		for j := range st.eps {
-			st.eps[j].health, st.eps[j].since = HealthUnknown, now
-		}
-		oi, ok := s.siteIdx[ss.Name]
-		if !ok {
-			continue
-		}
-		os, oss := &s.sites[oi], s.spec.Sites[oi]
-		st.admin, st.health, st.healthSince = os.admin, os.health, os.healthSince
-		st.sync, st.syncSince, st.exposed = os.sync, os.syncSince, os.exposed
-		copyVotes(&st.wide, &os.wide)
-		for j, e := range ss.Endpoints {
-			if oj, ok := os.epIdx[e]; ok {
-				copyVotes(&st.eps[j], &os.eps[oj])
-			}
-		}
-		if oss.SyncCheck == ss.SyncCheck {
-			for k, old := range nodeMap {
-				if old >= 0 {
-					st.syncVotes[k] = os.syncVotes[old]
-				}
-			}
-		}
-	}
-	for i, svs := range sp.Services {
-		sv := &n.services[i]
-		oi, kept := s.svcIdx[svs.Name]
-		var osv *service
-		var ospec ServiceSpec
-		if kept {
-			osv, ospec = &s.services[oi], s.spec.Services[oi]
-			sv.epoch, sv.lastMove = osv.epoch, osv.lastMove
-			if ospec.Policy == svs.Policy {
-				sv.policy = osv.policy
-			}
-		}
-		bumped := false
-		for j, rs := range svs.Routes {
-			r := &sv.routes[j]
-			r.cond, r.condSince = Normal, now
-			if kept {
-				if oj := slices.IndexFunc(ospec.Routes, func(o RouteSpec) bool { return o.Name == rs.Name }); oj >= 0 {
-					or := &osv.routes[oj]
-					activeName := s.spec.Sites[or.active].Name
-					if slices.Contains(rs.Sites, activeName) {
-						r.active, r.epoch, r.since, r.reason = n.siteIdx[activeName], or.epoch, or.since, or.reason
-						r.cond, r.condSince = or.cond, or.condSince
-						continue
-					}
-					// The active site left the route: pick the first undrained site.
-					r.active = r.sites[0]
-					for _, k := range r.sites {
-						if n.sites[k].admin != Drained {
-							r.active = k
-							break
-						}
-					}
-					if !bumped {
-						sv.epoch++
-						bumped = true
-					}
-					r.epoch, r.since = sv.epoch, now
-					r.reason = fmt.Sprintf("configuration changed: %s no longer in route", activeName)
-					sv.lastMove = now
-					n.record(Entry{Kind: KindConfig, What: "respec", Actor: "config", Service: svs.Name, Route: rs.Name,
-						From: activeName, To: sp.Sites[r.active].Name, Reason: r.reason, Epoch: sv.epoch})
-					continue
-				}
-			}
-			r.active, r.since, r.reason = r.sites[0], now, "initial"
-		}
-	}
-	n.refresh(now)
-	return n, nil
 }

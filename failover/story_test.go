@@ -19,7 +19,7 @@ func TestStoryManual(t *testing.T) {
 	// One Dallas endpoint fails: it leaves the answers, the service stays.
 	h.endpoint("dallas", "192.0.2.10", false, at(time.Minute), nodes6...)
 	a, _ := h.s.Answer("cas", "default")
-	if a.Site != "dallas" || !slices.Equal(a.Endpoints, []string{"192.0.2.11"}) || a.FailOpen {
+	if a.Site != "dallas" || !slices.Equal(a.Endpoints, eps("192.0.2.11")) || a.FailOpen {
 		t.Fatalf("answer after one endpoint failed = %+v", a)
 	}
 	h.wantSite("dallas", Up, InSync)
@@ -102,7 +102,7 @@ func TestStoryAuto(t *testing.T) {
 	h.wantRoute("cas", "default", "losangeles", 1, FailedOver)
 	last := h.s.history[len(h.s.history)-1]
 	if last.Kind != KindDecisionEntry || last.What != "failover" || last.Actor != "leader" ||
-		last.Reason != "dallas down for 30s (down_for 30s)" || last.Epoch != 1 {
+		last.Reason != "dallas down for 30s (down_for 30s); losangeles stable: up and in_sync for 20m30s (stable_for 5m0s)" || last.Epoch != 1 {
 		t.Fatalf("history entry = %+v", last)
 	}
 	h.wantSite("dallas", Down, Resyncing)

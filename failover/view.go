@@ -15,7 +15,7 @@ type Answer struct {
 	Epoch uint64 `json:"epoch"`
 	// Endpoints are the active site's endpoints that the cluster does not
 	// see down, in spec order; all of them when every one is down.
-	Endpoints []string `json:"endpoints"`
+	Endpoints []Endpoint `json:"endpoints"`
 	// FailOpen is true when every endpoint of the site is down and all are
 	// returned anyway (never SERVFAIL or NXDOMAIN).
 	FailOpen  bool      `json:"fail_open"`
@@ -35,6 +35,12 @@ func (s *State) Answer(service, route string) (Answer, bool) {
 	}
 	return s.answer(si, ri), true
 }
+
+// AnswersVersion counts the changes of what Answers returns: it increments
+// (by one) at every Apply or Respec that changes it, never decreases, is kept
+// by Respec and in snapshots, and so is the same on every node at the same
+// applied index. It starts at 0 in New.
+func (s *State) AnswersVersion() uint64 { return s.answers }
 
 // Answers returns the answer of every (service, route), in service then
 // route name order.
@@ -67,21 +73,37 @@ func (s *State) answer(si, ri int) Answer {
 
 // Status is everything the status page shows, as plain values.
 type Status struct {
-	Now        time.Time       `json:"now"`
-	Frozen     bool            `json:"frozen"`
-	FreshNodes int             `json:"fresh_nodes"`
-	Quorum     int             `json:"quorum"`
-	Nodes      []NodeStatus    `json:"nodes"`
-	Sites      []SiteStatus    `json:"sites"`
-	Services   []ServiceStatus `json:"services"`
-	History    []Entry         `json:"history"`
+	Now        time.Time `json:"now"`
+	Frozen     bool      `json:"frozen"`
+	FreshNodes int       `json:"fresh_nodes"`
+	// Quorum is the number of votes a verdict needs now (see Spec.MinQuorum).
+	Quorum int `json:"quorum"`
+	// QuorumWarning is Spec.QuorumWarning: not empty when min_quorum lowers
+	// the quorum below a strict majority of the configured voters.
+	QuorumWarning  string          `json:"quorum_warning,omitempty"`
+	AnswersVersion uint64          `json:"answers_version"`
+	Nodes          []NodeStatus    `json:"nodes"`
+	Sites          []SiteStatus    `json:"sites"`
+	Services       []ServiceStatus `json:"services"`
+	History        []Entry         `json:"history"`
 }
 
-// NodeStatus is a voter's liveness.
+// NodeStatus is a voter's liveness and what its last beat reported.
 type NodeStatus struct {
-	Name     string    `json:"name"`
+	Name string `json:"name"`
+	// LastSeen is the time of the node's last event (zero: never heard).
 	LastSeen time.Time `json:"last_seen"`
 	Fresh    bool      `json:"fresh"`
+	// Clock is the node's wall clock when it sent its last beat (zero: not
+	// reported), for comparing with LastSeen (the leader's stamp).
+	Clock time.Time `json:"clock"`
+	// Digest is the node's config digest from its last beat.
+	Digest string `json:"digest"`
+	// Verdicts is the digest of the node's verdicts from its last beat;
+	// HeldVerdicts is NodeVerdictsDigest: what the state holds for it. They
+	// differ until the node's resend (a VerdictSet) is applied.
+	Verdicts     string `json:"verdicts"`
+	HeldVerdicts string `json:"held_verdicts"`
 }
 
 // SiteStatus is a site's state with the votes behind it.
@@ -98,15 +120,16 @@ type SiteStatus struct {
 	Endpoints   []EndpointStatus `json:"endpoints"`
 }
 
-// EndpointStatus is an endpoint's health and the votes behind it (Name is
-// empty for a site's site-wide checks).
+// EndpointStatus is an endpoint's health and the votes behind it (Name and
+// Address are empty for a site's site-wide checks).
 type EndpointStatus struct {
-	Name   string       `json:"name"`
-	Health Health       `json:"health"`
-	Since  time.Time    `json:"since"`
-	Up     int          `json:"up"`   // fresh nodes voting up
-	Down   int          `json:"down"` // fresh nodes voting down
-	Votes  []VoteStatus `json:"votes"`
+	Name    string       `json:"name"`
+	Address string       `json:"address"`
+	Health  Health       `json:"health"`
+	Since   time.Time    `json:"since"`
+	Up      int          `json:"up"`   // fresh nodes voting up
+	Down    int          `json:"down"` // fresh nodes voting down
+	Votes   []VoteStatus `json:"votes"`
 }
 
 // VoteStatus is one node's last verdict on one check.
@@ -155,13 +178,14 @@ type RouteStatus struct {
 // s, in name order, with the history oldest first.
 func (s *State) Status() Status {
 	st := Status{Now: s.now, Frozen: s.frozen, FreshNodes: s.fresh, Quorum: s.quorum,
-		History: slices.Clone(s.history)}
+		QuorumWarning: s.spec.QuorumWarning(), AnswersVersion: s.answers, History: slices.Clone(s.history)}
 	for i, n := range s.nodes {
-		st.Nodes = append(st.Nodes, NodeStatus{Name: s.spec.Nodes[i], LastSeen: n.lastSeen, Fresh: n.fresh})
+		st.Nodes = append(st.Nodes, NodeStatus{Name: s.spec.Nodes[i], LastSeen: n.lastSeen, Fresh: n.fresh,
+			Clock: n.clock, Digest: n.digest, Verdicts: n.verdicts, HeldVerdicts: s.nodeVerdictsDigest(i)})
 	}
-	epStatus := func(name string, e *endpoint) EndpointStatus {
+	epStatus := func(ep Endpoint, e *endpoint) EndpointStatus {
 		up, down := s.tally(e)
-		out := EndpointStatus{Name: name, Health: e.health, Since: e.since, Up: up, Down: down}
+		out := EndpointStatus{Name: ep.Name, Address: ep.Address, Health: e.health, Since: e.since, Up: up, Down: down}
 		for n, vs := range e.votes {
 			for _, v := range vs {
 				out.Votes = append(out.Votes, VoteStatus{Node: s.spec.Nodes[n], Check: v.check, Up: v.up,
@@ -173,7 +197,7 @@ func (s *State) Status() Status {
 	for i := range s.sites {
 		site, sp := &s.sites[i], &s.spec.Sites[i]
 		ss := SiteStatus{Name: sp.Name, Admin: site.admin, Health: site.health, HealthSince: site.healthSince,
-			Sync: site.sync, SyncSince: site.syncSince, SyncCheck: sp.SyncCheck, SiteChecks: epStatus("", &site.wide)}
+			Sync: site.sync, SyncSince: site.syncSince, SyncCheck: sp.SyncCheck, SiteChecks: epStatus(Endpoint{}, &site.wide)}
 		for n, v := range site.syncVotes {
 			if v.set {
 				ss.SyncVotes = append(ss.SyncVotes, SyncVoteStatus{Node: s.spec.Nodes[n], InSync: v.inSync,
@@ -209,6 +233,15 @@ func (s *State) detail(si, ri int) string {
 	case AllDown:
 		return fmt.Sprintf("no site can take over from %s (down since %s): answering with %s anyway (fail open)",
 			active, a.healthSince.Format(time.RFC3339), active)
+	case Stranded:
+		all := true
+		for _, i := range r.sites {
+			all = all && s.sites[i].admin == Drained
+		}
+		if all {
+			return fmt.Sprintf("every site of the route is drained: answering with %s, which cannot move until a site is undrained", active)
+		}
+		return fmt.Sprintf("%s is drained but no other site of the route is up and undrained: answering with %s until one is (or undrain it)", active, active)
 	case AwaitingOperator:
 		why := fmt.Sprintf("%s down since %s", active, a.healthSince.Format(time.RFC3339))
 		if a.admin == Drained {

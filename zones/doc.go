@@ -1,7 +1,8 @@
-// Package zones owns the static zone data of the nameserver: it loads RFC 1035
-// zone files with named-checkzone grade checks, freezes them into immutable
-// snapshots, answers questions against a snapshot (question in, sections out,
-// no I/O), and keeps the current snapshot of a directory of zone files fresh.
+// Package zones owns the zone data of the nameserver: it loads RFC 1035
+// zone files with named-checkzone grade checks, binds service names to them
+// (answered from the replicated routing view), freezes both into immutable
+// snapshots, answers questions against a snapshot (question in, sections
+// out, no I/O), and keeps the current snapshot fresh.
 //
 // The socket side (message envelope, EDNS, truncation, packing, caching of
 // packed replies) lives in package dnsserver; it calls [Snapshot.Lookup] on a
@@ -35,6 +36,18 @@
 // The RRs in a [Result] are shared with the snapshot and must never be
 // modified; RRs whose owner is rewritten (the qname as asked, wildcard
 // synthesis) are copies.
+//
+// # Services
+//
+// [NewServices] compiles the services the node builds from config (names,
+// TTL, a geo router); [Store.SetServices] installs them and
+// [Store.SetRouting] swaps in each new [Routing] view, each as one atomic
+// snapshot swap. The server finds the services a name depends on with
+// [Snapshot.Dynamic], the client's route of each with [Snapshot.Locate] and
+// [Snapshot.Route], and asks [Snapshot.Answer] with those routes in the
+// [Question]; see [Snapshot.Answer] for the answering rules and [Routing]
+// for the SOA serial. [CheckServices] reports names that conflict with
+// the zone data, for the configuration check.
 //
 // # Store
 //

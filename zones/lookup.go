@@ -54,20 +54,62 @@ import (
 //     are the zone's canonical lower-case names.
 //
 // do (the DNSSEC OK bit) is accepted for a later DNSSEC step and ignored.
+//
+// Lookup answers every service name with its default route; [Snapshot.Answer]
+// takes the client's routes.
 func (s *Snapshot) Lookup(qname string, qtype, qclass uint16, do bool) Result {
-	if qclass != dns.ClassINET && qclass != dns.ClassANY {
+	return s.Answer(Question{Name: qname, Type: qtype, Class: qclass, DO: do})
+}
+
+// Question is one question and what the answer may depend on besides it.
+type Question struct {
+	Name        string // as asked (case kept); a missing final dot is added
+	Type, Class uint16
+	DO          bool // DNSSEC OK: accepted for a later DNSSEC step, ignored
+	// Routes holds the client's route per service: Routes[i] is an index
+	// into the routes of service i of the snapshot's [Services] (as
+	// [Snapshot.Route] returns them). Missing entries mean route 0, the
+	// default. Only the services [Snapshot.Dynamic] names for the question
+	// are read.
+	Routes []uint8
+}
+
+// Answer answers q as [Snapshot.Lookup] describes, and service names as
+// follows (DESIGN §3.2, §3.4):
+//
+//   - A and AAAA come from the endpoints of the client's route (the
+//     routing view: the active site's endpoints the cluster does not see
+//     down, in endpoint order; all of them while the route fails open),
+//     with the service's TTL and AA. A family with no endpoint is NODATA
+//     with the SOA. When the first endpoint is a host name the name is a
+//     CNAME to it (A, AAAA, CNAME and ANY questions), followed in the zone
+//     as any CNAME.
+//   - Other types come from the zone file's records at the name, or are
+//     NODATA; the name exists even when the file does not define it.
+//   - ANY answers the A RRset, else the AAAA RRset, else the CNAME, else as
+//     for a static name (RFC 8482).
+//   - MX, SRV and NS targets that are service names get the current A and
+//     AAAA records of the client's route in the additional section.
+//   - A service route missing from the routing view (no view yet) is
+//     SERVFAIL, so that resolvers ask another server rather than cache an
+//     empty answer.
+//   - The SOA serial of a zone holding service names is the file's serial
+//     plus the routing version (see [Routing]).
+func (s *Snapshot) Answer(q Question) Result {
+	if q.Class != dns.ClassINET && q.Class != dns.ClassANY {
 		return Result{Rcode: dns.RcodeRefused}
 	}
+	qname := q.Name
 	if !dns.IsFqdn(qname) {
 		qname += "."
 	}
 	lname := lookupName(qname)
-	z := s.zoneFor(lname, qtype)
+	z := s.zoneFor(lname, q.Type)
 	if z == nil {
 		return Result{Rcode: dns.RcodeRefused}
 	}
 	res := Result{Zone: z.origin}
-	z.answer(&res, qname, lname, qtype, qclass == dns.ClassANY)
+	z.answer(&res, &q, qname, lname, q.Type, q.Class == dns.ClassANY)
 	return res
 }
 
@@ -114,7 +156,7 @@ func (z *Zone) closest(name string) (*node, bool) {
 
 // answer fills res for a question that z is responsible for. qname is the
 // name as asked, lname its canonical form.
-func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass bool) {
+func (z *Zone) answer(res *Result, q *Question, qname, lname string, qtype uint16, anyClass bool) {
 	res.Authoritative = !anyClass
 	name, owner := lname, qname
 	var chain [maxChain]string
@@ -143,8 +185,24 @@ func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass b
 			}
 			ns := cut.get(dns.TypeNS)
 			res.Ns = ns
-			z.additional(res, ns, true)
+			z.additional(res, q, ns, true)
 			return
+		}
+		if i, ok := z.svc[name]; ok && exact {
+			switch z.serviceAnswer(res, q, i, owner, qtype, anyClass) {
+			case svcDone:
+				return
+			case svcChase:
+				cn := res.Answer[len(res.Answer)-1].(*dns.CNAME)
+				chain[links] = name
+				links++
+				target := cn.Target
+				if links >= maxChain || !dns.IsSubDomain(z.origin, target) || slices.Contains(chain[:links], target) {
+					return
+				}
+				name, owner = target, target
+				continue
+			}
 		}
 		src := n
 		if !exact {
@@ -164,7 +222,7 @@ func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass b
 				return
 			}
 			res.Answer = appendOwned(res.Answer, rs, owner, rewrite)
-			z.additional(res, rs, false)
+			z.additional(res, q, rs, false)
 			return
 		case qtype == dns.TypeDS && exact && n == z.apex:
 			// DS belongs to the parent, which we do not serve (NSD).
@@ -173,7 +231,7 @@ func (z *Zone) answer(res *Result, qname, lname string, qtype uint16, anyClass b
 		}
 		if rs := src.get(qtype); rs != nil {
 			res.Answer = appendOwned(res.Answer, rs, owner, rewrite)
-			z.additional(res, rs, false)
+			z.additional(res, q, rs, false)
 			return
 		}
 		cn := src.get(dns.TypeCNAME)
@@ -272,7 +330,7 @@ func (n *node) anyRRset() []dns.RR {
 
 // additional adds the A and AAAA RRsets of the in-zone targets of the NS,
 // MX and SRV records in rrs. glue allows data at or below a delegation.
-func (z *Zone) additional(res *Result, rrs []dns.RR, glue bool) {
+func (z *Zone) additional(res *Result, q *Question, rrs []dns.RR, glue bool) {
 	var as, aaaas []dns.RR
 	var seen []string
 	for _, rr := range rrs {
@@ -292,6 +350,13 @@ func (z *Zone) additional(res *Result, rrs []dns.RR, glue bool) {
 			continue
 		}
 		seen = append(seen, target)
+		if i, ok := z.svc[target]; ok {
+			if r := q.routeOf(z.snap, i); z.snap.ends[i][r].ok {
+				as = append(as, z.snap.serviceRRs(i, r, target, dns.TypeA)...)
+				aaaas = append(aaaas, z.snap.serviceRRs(i, r, target, dns.TypeAAAA)...)
+			}
+			continue
+		}
 		n, exact := z.closest(target)
 		if !glue && n.cut != nil {
 			continue
@@ -316,4 +381,53 @@ func (z *Zone) additional(res *Result, rrs []dns.RR, glue bool) {
 	extra = append(extra, res.Extra...)
 	extra = append(extra, as...)
 	res.Extra = append(extra, aaaas...)
+}
+
+// What serviceAnswer did.
+const (
+	svcDone   = iota // the answer is complete
+	svcChase         // the last answer RR is a CNAME to follow
+	svcStatic        // answer from the zone file's data at the name
+)
+
+// serviceAnswer answers at service name i for its route in q.
+func (z *Zone) serviceAnswer(res *Result, q *Question, i int, owner string, qtype uint16, anyClass bool) int {
+	s := z.snap
+	r := q.routeOf(s, i)
+	if !s.ends[i][r].ok {
+		*res = Result{Rcode: dns.RcodeServerFailure, Zone: z.origin}
+		return svcDone
+	}
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeANY, dns.TypeCNAME:
+	default:
+		return svcStatic
+	}
+	if cn := s.serviceRRs(i, r, owner, dns.TypeCNAME); cn != nil {
+		res.Answer = append(res.Answer, cn...)
+		if qtype == dns.TypeCNAME || qtype == dns.TypeANY {
+			return svcDone
+		}
+		return svcChase
+	}
+	switch qtype {
+	case dns.TypeCNAME:
+		return svcStatic
+	case dns.TypeANY:
+		if rrs := s.serviceRRs(i, r, owner, dns.TypeA); rrs != nil {
+			res.Answer = append(res.Answer, rrs...)
+			return svcDone
+		}
+		if rrs := s.serviceRRs(i, r, owner, dns.TypeAAAA); rrs != nil {
+			res.Answer = append(res.Answer, rrs...)
+			return svcDone
+		}
+		return svcStatic
+	}
+	if rrs := s.serviceRRs(i, r, owner, qtype); rrs != nil {
+		res.Answer = append(res.Answer, rrs...)
+	} else {
+		z.negative(res, anyClass)
+	}
+	return svcDone
 }

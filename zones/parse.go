@@ -530,7 +530,7 @@ func (l *loader) freeze(soa *dns.SOA, names []string, cutOf func(string) string)
 		ln := l.nodes[name]
 		n := &node{name: name, rrsets: make([]rrset, 0, len(ln.sets))}
 		for _, s := range ln.sets {
-			n.rrsets = append(n.rrsets, rrset{typ: s.typ, rrs: slices.Clip(s.rrs)})
+			n.rrsets = append(n.rrsets, rrset{typ: s.typ, rrs: slices.Clip(s.rrs), line: s.lines[0]})
 		}
 		slices.SortFunc(n.rrsets, func(a, b rrset) int { return cmp.Compare(a.typ, b.typ) })
 		z.nodes[name] = n

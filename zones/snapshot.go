@@ -15,6 +15,13 @@ type Snapshot struct {
 	version uint64
 	zones   map[string]*Zone
 	sorted  []*Zone
+
+	// Services (nil without): see newSnapshot.
+	svcs     *Services
+	routing  *Routing
+	ends     [][]ends         // [service][route]
+	deps     map[string][]int // lower-case wire name -> services it depends on
+	wildDeps []int            // services some wildcard's answer depends on
 }
 
 // NewSnapshot returns a snapshot of zs. When two zones have the same origin

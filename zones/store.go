@@ -47,8 +47,11 @@ type Store struct {
 	cur   atomic.Pointer[Snapshot]
 	ready atomic.Bool
 
-	mu    sync.Mutex // serialises Load and guards files
-	files map[string]*fileState
+	mu      sync.Mutex // serialises Load, SetServices, SetRouting; guards the fields below
+	files   map[string]*fileState
+	zs      []*Zone // the zones of the last Load
+	svcs    *Services
+	routing *Routing
 }
 
 // fileState is what the store remembers of one zone file.
@@ -205,13 +208,14 @@ func (s *Store) Load() error {
 	s.ready.Store(ready)
 
 	if changed {
-		snap := NewSnapshot(zs...)
-		s.cur.Store(snap)
-		s.m.serial.Reset()
-		for _, z := range snap.Zones() {
-			s.m.serial.WithLabelValues(z.Origin()).Set(float64(z.SOA().Serial))
+		s.zs = zs
+		s.publish()
+		if err := CheckServices(s.svcs, zs...); err != nil {
+			errs = append(errs, err)
+			for _, e := range unjoin(err) {
+				s.log.Error("service conflicts with zone data", "error", e)
+			}
 		}
-		s.m.zones.Set(float64(len(snap.Zones())))
 	}
 	err = errors.Join(errs...)
 	if err != nil {
@@ -286,3 +290,43 @@ func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
 // loaded successfully at least once (false before the first Load, and while
 // two files claim the same origin).
 func (s *Store) Ready() bool { return s.ready.Load() }
+
+// publish builds and swaps in the snapshot of the current zones, services
+// and routing view. s.mu must be held.
+func (s *Store) publish() {
+	snap := newSnapshot(s.zs, s.svcs, s.routing)
+	s.cur.Store(snap)
+	s.m.serial.Reset()
+	for _, z := range snap.Zones() {
+		s.m.serial.WithLabelValues(z.Origin()).Set(float64(z.SOA().Serial))
+	}
+	s.m.zones.Set(float64(len(snap.Zones())))
+}
+
+// SetServices installs the services (nil: none) and swaps in a new
+// snapshot. The services are installed even when they conflict with the
+// zone data; the conflicts are returned (see [CheckServices]): the names
+// outside every zone or below a delegation are not served, and at a name
+// that the zone file also defines, the service's A, AAAA and CNAME
+// answers take precedence. The node's configuration check refuses such a
+// configuration before it gets here; a later zone reload that creates a
+// conflict is reported by [Store.Load].
+func (s *Store) SetServices(svcs *Services) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.svcs = svcs
+	s.publish()
+	return CheckServices(svcs, s.zs...)
+}
+
+// SetRouting swaps in a new routing view (one atomic swap of the
+// snapshot; queries in flight finish with the old one). r must not be
+// modified afterwards. Without a routing view, service names are SERVFAIL.
+func (s *Store) SetRouting(r *Routing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routing = r
+	if s.svcs.Len() > 0 {
+		s.publish()
+	}
+}

@@ -17,6 +17,11 @@ type Zone struct {
 	nodes    map[string]*node // canonical lower-case name -> node; includes ENTs
 	records  int
 	warnings []string
+
+	// Set only on the copies a snapshot makes of zones that hold service
+	// names (see Snapshot): the services bound to names of this zone.
+	svc  map[string]int // canonical name -> service index
+	snap *Snapshot
 }
 
 // node is one existing name of a zone: a name with records or an empty
@@ -37,8 +42,9 @@ type node struct {
 // rrset is the records of one type at one name, in zone file order, all
 // with the same TTL.
 type rrset struct {
-	typ uint16
-	rrs []dns.RR
+	typ  uint16
+	rrs  []dns.RR
+	line int // line of the first record in the zone file, for messages
 }
 
 func (n *node) get(t uint16) []dns.RR {
@@ -48,6 +54,16 @@ func (n *node) get(t uint16) []dns.RR {
 		}
 	}
 	return nil
+}
+
+// line returns the zone file line of the first record of type t, 0 if none.
+func (n *node) line(t uint16) int {
+	for i := range n.rrsets {
+		if n.rrsets[i].typ == t {
+			return n.rrsets[i].line
+		}
+	}
+	return 0
 }
 
 // OriginFromFileName returns the origin implied by a zone file name:

@@ -8,9 +8,12 @@ import (
 
 // layers is DESIGN.md §3's import order, highest first: a package may import
 // only packages listed after it. dnsserver is the socket side split out of
-// zones; e2e holds the tests that drive whole processes.
+// zones; e2e holds the tests that drive whole processes; lab is the six-node
+// lab that `geodnsd -demo` runs and the drill test starts as processes; node
+// is the assembly of one process; bench/servicesd is the benchmark harness
+// of service answers.
 var layers = []string{
-	"e2e", "cmd/geodnsd", "cmd/failoverctl", "web", "web/api", "cluster", "dnsserver", "zones",
+	"e2e", "bench/servicesd", "cmd/geodnsd", "cmd/failoverctl", "lab", "node", "web", "web/api", "cluster", "dnsserver", "zones",
 	"health", "geo", "failover", "config", "deploy",
 }
 

@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,11 +16,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/geodnsd/geodnsd/config"
-	"github.com/geodnsd/geodnsd/deploy"
-	"github.com/geodnsd/geodnsd/dnsserver"
-	"github.com/geodnsd/geodnsd/zones"
 )
 
 const testZone = `$ORIGIN example.com.
@@ -57,7 +48,7 @@ func freePort(t *testing.T) int {
 	return 0
 }
 
-type node struct {
+type proc struct {
 	dir, dnsAddr, httpAddr string
 	hup                    chan struct{}
 	stdout, stderr         *syncBuffer
@@ -112,7 +103,7 @@ func writeZone(t *testing.T, dir, text string) {
 
 // start runs geodnsd in-process and waits until it answers over DNS. A
 // start that loses its ports to another process is retried on new ones.
-func start(t *testing.T) *node {
+func start(t *testing.T) *proc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		n, code := tryStart(t)
@@ -125,11 +116,11 @@ func start(t *testing.T) *node {
 	}
 }
 
-// tryStart returns the running node, or nil and the exit code of a run
+// tryStart returns the running proc, or nil and the exit code of a run
 // that ended before it answered.
-func tryStart(t *testing.T) (*node, int) {
+func tryStart(t *testing.T) (*proc, int) {
 	t.Helper()
-	n := &node{dir: t.TempDir(), hup: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	n := &proc{dir: t.TempDir(), hup: make(chan struct{}), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
 	dnsPort, httpPort := freePort(t), freePort(t)
 	n.dnsAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	n.httpAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
@@ -170,7 +161,7 @@ func tryStart(t *testing.T) (*node, int) {
 	return n, 0
 }
 
-func (n *node) query(t *testing.T, name string, qtype uint16, network string) (*dns.Msg, error) {
+func (n *proc) query(t *testing.T, name string, qtype uint16, network string) (*dns.Msg, error) {
 	t.Helper()
 	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
 	m := new(dns.Msg)
@@ -180,7 +171,7 @@ func (n *node) query(t *testing.T, name string, qtype uint16, network string) (*
 	return r, err
 }
 
-func (n *node) wwwAddr(t *testing.T) string {
+func (n *proc) wwwAddr(t *testing.T) string {
 	t.Helper()
 	r, err := n.query(t, "www.example.com.", dns.TypeA, "udp")
 	if err != nil {
@@ -196,7 +187,7 @@ func (n *node) wwwAddr(t *testing.T) string {
 	return a.A.String()
 }
 
-func (n *node) get(t *testing.T, path string) (int, string) {
+func (n *proc) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + n.httpAddr + path)
 	if err != nil {
@@ -209,7 +200,7 @@ func (n *node) get(t *testing.T, path string) (int, string) {
 
 // reload sends a SIGHUP-equivalent and waits until the loop has taken it and
 // finished (the next send blocks until the loop is back in its select).
-func (n *node) reload(t *testing.T) {
+func (n *proc) reload(t *testing.T) {
 	t.Helper()
 	for range 2 {
 		select {
@@ -300,7 +291,7 @@ func TestDemoConfigChecks(t *testing.T) {
 
 // waitFor polls the metrics page until it contains want (or, with absent,
 // until it no longer does), for at most 15 s.
-func (n *node) waitMetric(t *testing.T, want string, absent bool) {
+func (n *proc) waitMetric(t *testing.T, want string, absent bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -369,71 +360,4 @@ rise = 1
 	os.WriteFile(cfgPath, base, 0o644)
 	n.reload(t)
 	n.waitMetric(t, `geodnsd_health_verdict{check="web"`, true)
-}
-
-// TestExamplesServe parses every example under deploy/, loads its zones and
-// starts a nameserver with the options run() derives from it (only the
-// listen address moved to a free loopback port), then checks that every zone
-// answers its SOA authoritatively and that the node id comes back as NSID.
-func TestExamplesServe(t *testing.T) {
-	ex := deploy.Examples()
-	files, err := fs.Glob(ex, "*/geodnsd.toml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples: %v", err)
-	}
-	for _, file := range files {
-		t.Run(path.Dir(file), func(t *testing.T) {
-			src, err := fs.ReadFile(ex, file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := config.Parse(src, file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := zones.NewStore(zones.StoreOptions{FS: ex, Dir: cfg.Zones.Dir})
-			if err := st.Load(); err != nil {
-				t.Fatal(err)
-			}
-			opts := dnsOptions(cfg, st, nil, nil)
-			opts.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}
-			srv, err := dnsserver.New(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-			})
-			c := &dns.Client{Timeout: 2 * time.Second}
-			for _, z := range st.Snapshot().Zones() {
-				m := new(dns.Msg)
-				m.SetQuestion(z.Origin(), dns.TypeSOA)
-				m.SetEdns0(1232, false)
-				m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
-				r, _, err := c.Exchange(m, srv.UDPAddrs()[0].String())
-				if err != nil {
-					t.Fatalf("%s SOA: %v", z.Origin(), err)
-				}
-				if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeSOA {
-					t.Errorf("%s SOA: %v", z.Origin(), r)
-				}
-				nsid := ""
-				if opt := r.IsEdns0(); opt != nil {
-					for _, o := range opt.Option {
-						if n, ok := o.(*dns.EDNS0_NSID); ok {
-							nsid = n.Nsid
-						}
-					}
-				}
-				if want := hex.EncodeToString([]byte(cfg.DNS.NSID)); nsid != want {
-					t.Errorf("%s: NSID %q, want %q (%s)", z.Origin(), nsid, want, cfg.DNS.NSID)
-				}
-			}
-		})
-	}
 }

@@ -1,0 +1,109 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/geodnsd/geodnsd/failover"
+)
+
+// Three nodes over mutual TLS: every node's observations reach the leader
+// (forwarded by followers), the leader decides, every node applies the same
+// decision; a follower's command and its refusal travel back unchanged;
+// losing the leader elects another that goes on.
+func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	l := leader(t, tc.nodes)
+	ctx := context.Background()
+
+	// Each node, leader or follower, reports dallas down and losangeles up.
+	for _, c := range tc.nodes {
+		err := c.Observe(ctx, []failover.Event{
+			obs(c.ID(), "dallas", "d1", false),
+			obs(c.ID(), "losangeles", "l1", true),
+		})
+		if err != nil {
+			t.Fatalf("%s observe: %v", c.ID(), err)
+		}
+	}
+	waitUntil(t, 10*time.Second, tc.nodes, "every node serving cas from losangeles", func() bool {
+		for _, c := range tc.nodes {
+			if active(c.View()) != "losangeles" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, c := range tc.nodes {
+		st := c.View().State.Status()
+		h := st.History[len(st.History)-1]
+		if h.Kind != failover.KindDecisionEntry || h.From != "dallas" || h.To != "losangeles" || h.Epoch != 1 {
+			t.Errorf("%s: last history entry %+v, want a decision dallas -> losangeles at epoch 1", c.ID(), h)
+		}
+	}
+
+	// A follower's command is forwarded; a refusal comes back as the
+	// guard's *CommandError.
+	var f *Cluster
+	for _, c := range tc.nodes {
+		if c != l {
+			f = c
+			break
+		}
+	}
+	_, err := f.Submit(ctx, failover.Command{Op: failover.OpPromote, Site: "dallas", Actor: "test"})
+	var ce *failover.CommandError
+	if !errors.Is(err, failover.ErrRefused) || !errors.As(err, &ce) || !ce.Refused || ce.Command != "promote dallas" {
+		t.Fatalf("promote of a down site from a follower: err = %#v, want the guard's refusal", err)
+	}
+	_, err = f.Submit(ctx, failover.Command{Op: failover.OpPromote, Site: "nowhere"})
+	if !errors.Is(err, failover.ErrInvalid) || !errors.As(err, &ce) || ce.Refused {
+		t.Fatalf("promote of an unknown site: err = %v, want invalid", err)
+	}
+	res, err := f.Submit(ctx, failover.Command{Op: failover.OpFreeze, Actor: "test"})
+	if err != nil {
+		t.Fatalf("freeze from a follower: %v", err)
+	}
+	for _, c := range tc.nodes {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := c.WaitApplied(wctx, res.Index); err != nil {
+			t.Fatalf("%s: %v", c.ID(), err)
+		}
+		cancel()
+		if !c.View().State.Frozen() {
+			t.Errorf("%s: not frozen after applying index %d", c.ID(), res.Index)
+		}
+	}
+	res, err = f.Submit(ctx, failover.Command{Op: failover.OpFailover, Service: "cas", Site: "dallas", Force: true, Reason: "test", Actor: "test"})
+	if err != nil || res.Epoch != 2 {
+		t.Fatalf("forced failover from a follower: %+v, %v; want epoch 2", res, err)
+	}
+
+	// Leader loss: the two others elect a new leader that accepts writes.
+	old := l.ID()
+	for i, c := range tc.nodes {
+		if c == l {
+			tc.kill(i)
+		}
+	}
+	nl := leader(t, tc.live())
+	if nl.ID() == old {
+		t.Fatalf("leader %s still leads after shutdown", old)
+	}
+	res, err = tc.live()[0].Submit(ctx, failover.Command{Op: failover.OpThaw, Actor: "test"})
+	if err != nil {
+		t.Fatalf("thaw after re-election: %v", err)
+	}
+	for _, c := range tc.live() {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := c.WaitApplied(wctx, res.Index); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if c.View().State.Frozen() {
+			t.Errorf("%s still frozen", c.ID())
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package failover
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Respec returns a new state for spec at now (or at s.Now() if later, and at
+// most s.Now() + MaxClockStep), keeping what is still meaningful from s.
+// s is not changed. The rule (DESIGN.md §3.3): a spec change never makes a
+// site active that Decide or an unforced command could not make active at
+// that moment — no path around resync. In detail:
+//
+//   - Kept, by name: node liveness and beat fields; votes for nodes,
+//     sites and endpoints (by endpoint name) that still exist; each site's
+//     admin and sync state (sync votes only while its sync check keeps its
+//     name); each service's epoch and last change, and its operator-set
+//     modes while its spec policy is unchanged; each route's state (active
+//     site, epoch, since, reason, condition) while the route still lists
+//     its active site; the freeze flag, the history and AnswersVersion.
+//   - A renamed route keeps its state: a new route name of a kept service
+//     takes over the state of a route of that service whose name is gone
+//     and whose site list was exactly the same (same sites, same order; the
+//     first such route in name order), except that its epoch becomes the
+//     service's (so no route name's epoch ever goes down). A history entry
+//     says so. Any other change to a renamed route makes it a new route.
+//   - A route whose active site is no longer in it moves as a decision
+//     would: to the site Decide's failover would pick among its sites (up,
+//     undrained, in_sync; the stable ones first), else to the first site
+//     not known to be down or resyncing and not drained, else to the first
+//     site up and undrained, else to the first undrained site, else to the
+//     first. The service's epoch is incremented (once per service) and the
+//     move is recorded.
+//   - A new route (or every route of a new service) starts on its first
+//     preference when that site is up, undrained and in_sync, or when
+//     nothing is known yet that would bar it (health not down, sync not
+//     resyncing, not drained: a cold start before any probe). Otherwise it
+//     starts where a move (previous item) would go, with a history entry
+//     saying why. Its epoch is the service's (no move happened).
+//   - A service that is removed leaves its epoch behind: if a service of
+//     that name is added again it continues from it, so that epochs never go
+//     down. A renamed service is a new service.
+//
+// Health and sync are taken as a Tick at now would leave them in s, so a
+// vote that expired by now no longer counts. AnswersVersion increments when
+// the new state's Answers differ from s's.
+func Respec(s *State, spec Spec, now time.Time) (*State, error) {
+	sp, err := normalize(spec)
+	if err != nil {
+		return nil, err
+	}
+	if !encodable(now) {
+		return nil, fmt.Errorf("respec: time %s out of range (years 0..9999)", now)
+	}
+	now, _ = s.stepTime(now)
+	o := s.Clone()
+	o.refresh(now)
+
+	n := skeleton(sp)
+	n.now, n.frozen, n.seq, n.answers = now, o.frozen, o.seq, o.answers
+	n.history, n.retired = o.history, maps.Clone(o.retired)
+	nodeMap := make([]int, len(sp.Nodes)) // new index -> old index or -1
+	for i, name := range sp.Nodes {
+		old, ok := o.nodeIdx[name]
+		nodeMap[i] = -1
+		if ok {
+			nodeMap[i] = old
+			n.nodes[i] = o.nodes[old]
+		}
+	}
+	copyVotes := func(dst, src *endpoint) {
+		dst.health, dst.since = src.health, src.since
+		for i, old := range nodeMap {
+			if old >= 0 {
+				dst.votes[i] = slices.Clone(src.votes[old])
+			}
+		}
+	}
+	for i, ss := range sp.Sites {
+		st := &n.sites[i]
+		st.admin = AdminActive
+		st.health, st.healthSince = HealthUnknown, now
+		st.sync, st.syncSince = SyncUnknown, now
+		st.wide.health, st.wide.since = HealthUnknown, now
+		for j := range st.eps {
+			st.eps[j].health, st.eps[j].since = HealthUnknown, now
+		}
+		oi, ok := o.siteIdx[ss.Name]
+		if !ok {
+			continue
+		}
+		os, oss := &o.sites[oi], o.spec.Sites[oi]
+		st.admin, st.health, st.healthSince = os.admin, os.health, os.healthSince
+		st.sync, st.syncSince, st.exposed = os.sync, os.syncSince, os.exposed
+		copyVotes(&st.wide, &os.wide)
+		for j, e := range ss.Endpoints {
+			if oj, ok := os.epIdx[e.Name]; ok {
+				copyVotes(&st.eps[j], &os.eps[oj])
+			}
+		}
+		if oss.SyncCheck == ss.SyncCheck {
+			for k, old := range nodeMap {
+				if old >= 0 {
+					st.syncVotes[k] = os.syncVotes[old]
+				}
+			}
+		}
+	}
+
+	for i, svs := range sp.Services {
+		sv := &n.services[i]
+		oi, kept := o.svcIdx[svs.Name]
+		var osv *service
+		var ospec ServiceSpec
+		if kept {
+			osv, ospec = &o.services[oi], o.spec.Services[oi]
+			sv.epoch, sv.lastMove = osv.epoch, osv.lastMove
+			if ospec.Policy == svs.Policy {
+				sv.policy = osv.policy
+			}
+		} else if e, ok := n.retired[svs.Name]; ok {
+			sv.epoch = e
+			delete(n.retired, svs.Name)
+		}
+		match := matchRoutes(ospec, svs)
+		bumped := false
+		for j, rs := range svs.Routes {
+			r := &sv.routes[j]
+			r.cond, r.condSince = Normal, now
+			entry := Entry{Kind: KindConfig, What: "respec", Actor: "config", Service: svs.Name, Route: rs.Name}
+			if oj := match[j]; oj >= 0 {
+				or := &osv.routes[oj]
+				activeName := o.spec.Sites[or.active].Name
+				if oldName := ospec.Routes[oj].Name; oldName != rs.Name {
+					e := entry
+					e.Note = fmt.Sprintf("route %s renamed to %s: it keeps its state", oldName, rs.Name)
+					n.record(e)
+				}
+				if slices.Contains(rs.Sites, activeName) {
+					r.active, r.epoch, r.since, r.reason = n.siteIdx[activeName], or.epoch, or.since, or.reason
+					if oldName := ospec.Routes[oj].Name; oldName != rs.Name {
+						r.epoch = sv.epoch // the name may have had a later epoch once
+					}
+					r.cond, r.condSince = or.cond, or.condSince
+					continue
+				}
+				to, why := n.place(r, sv.policy.StableFor, now, false)
+				if !bumped {
+					sv.epoch++
+					sv.lastMove = now
+					bumped = true
+				}
+				r.active, r.epoch, r.since = to, sv.epoch, now
+				r.reason = fmt.Sprintf("configuration changed: %s no longer in route; %s", activeName, why)
+				entry.From, entry.To, entry.Reason, entry.Epoch = activeName, sp.Sites[to].Name, r.reason, sv.epoch
+				n.record(entry)
+				continue
+			}
+			to, why := n.place(r, sv.policy.StableFor, now, true)
+			r.active, r.epoch, r.since, r.reason = to, sv.epoch, now, "initial"
+			if to != r.sites[0] {
+				r.reason = fmt.Sprintf("configuration changed: new route, %s cannot start it; %s", sp.Sites[r.sites[0]].Name, why)
+				entry.To, entry.Reason, entry.Epoch, entry.Note = sp.Sites[to].Name, r.reason, sv.epoch, "new route"
+				n.record(entry)
+			}
+		}
+	}
+	for i, svs := range o.spec.Services {
+		if _, ok := n.svcIdx[svs.Name]; !ok && o.services[i].epoch > 0 {
+			if n.retired == nil {
+				n.retired = map[string]uint64{}
+			}
+			n.retired[svs.Name] = o.services[i].epoch
+		}
+	}
+	n.refresh(now)
+	if !answersEqual(s.Answers(), n.Answers()) {
+		n.answers++
+	}
+	return n, nil
+}
+
+// matchRoutes maps each route of nsv to the route of osv whose state it
+// keeps, or -1: the route of the same name, else (a rename) the first
+// unmatched old route with exactly the same site list.
+func matchRoutes(osv, nsv ServiceSpec) []int {
+	match := make([]int, len(nsv.Routes))
+	used := make([]bool, len(osv.Routes))
+	for j, rs := range nsv.Routes {
+		match[j] = routeIndex(osv, rs.Name)
+		if match[j] >= 0 {
+			used[match[j]] = true
+		}
+	}
+	for j, rs := range nsv.Routes {
+		if match[j] >= 0 {
+			continue
+		}
+		for oj, ors := range osv.Routes {
+			if !used[oj] && slices.Equal(ors.Sites, rs.Sites) {
+				match[j], used[oj] = oj, true
+				break
+			}
+		}
+	}
+	return match
+}
+
+// place is the site a route of n starts on (fresh: a new route) or moves to
+// (its active site left it), and why; see Respec. It reads health, sync and
+// admin state only.
+func (n *State) place(r *route, stableFor time.Duration, now time.Time, fresh bool) (int, string) {
+	name := func(i int) string { return n.spec.Sites[i].Name }
+	first := r.sites[0]
+	if st := &n.sites[first]; fresh && st.health == Up && st.admin != Drained && st.sync == InSync {
+		return first, ""
+	}
+	if t, why := n.target(r, -1, stableFor, now); t >= 0 && n.sites[t].sync == InSync {
+		return t, why
+	}
+	for _, i := range r.sites {
+		if st := &n.sites[i]; st.admin != Drained && st.health != Down && st.sync != Resyncing {
+			return i, fmt.Sprintf("no site up and in_sync: %s is not known to be down or resyncing (health %s, sync %s)",
+				name(i), st.health, st.sync)
+		}
+	}
+	if t, why := n.target(r, -1, stableFor, now); t >= 0 {
+		return t, why
+	}
+	for _, i := range r.sites {
+		if n.sites[i].admin != Drained {
+			return i, fmt.Sprintf("no site up: %s is the first undrained site", name(i))
+		}
+	}
+	return first, "every site is drained"
+}
+
+// answersEqual reports whether two Answers lists are the same.
+func answersEqual(a, b []Answer) bool {
+	return slices.EqualFunc(a, b, func(x, y Answer) bool {
+		return x.Service == y.Service && x.Route == y.Route && x.Site == y.Site && x.Epoch == y.Epoch &&
+			x.FailOpen == y.FailOpen && x.Condition == y.Condition && slices.Equal(x.Endpoints, y.Endpoints)
+	})
+}

@@ -1,0 +1,90 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/geodnsd/geodnsd/failover"
+	"github.com/geodnsd/geodnsd/health"
+	"github.com/geodnsd/geodnsd/zones"
+)
+
+// Report is what Validate found in a configuration that is good.
+type Report struct {
+	File     string
+	Zones    []ZoneReport
+	Sites    int
+	Checks   int
+	Services int
+	// Warnings are allowed but risky settings, positioned like errors.
+	Warnings []string
+	// Digest is the config digest the node would report ("sha256:...").
+	Digest string
+}
+
+// ZoneReport is one zone that loaded.
+type ZoneReport struct {
+	Origin string
+	Serial uint32
+	File   string
+}
+
+// Write prints the report as `geodnsd -check-config` and
+// `failoverctl validate` show it.
+func (r *Report) Write(w io.Writer) {
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
+	for _, z := range r.Zones {
+		fmt.Fprintf(w, "zone %s serial %d ok (%s)\n", z.Origin, z.Serial, z.File)
+	}
+	fmt.Fprintf(w, "config %s ok: %d zones, %d sites, %d checks, %d services; digest %s\n",
+		r.File, len(r.Zones), r.Sites, r.Checks, r.Services, r.Digest)
+}
+
+// Validate checks a configuration exactly as start-up does, without binding
+// anything or starting a probe: the configuration, every zone and every check,
+// and how they fit together. Every error wraps ErrConfig and says where
+// (file:line and key path, or the zone file and line).
+func Validate(src Source) (*Report, error) {
+	lc, err := load(src)
+	if err != nil {
+		return nil, cfgErr(err)
+	}
+	return validate(lc)
+}
+
+func validate(lc *loaded) (*Report, error) {
+	cfg := lc.cfg
+	checks, err := health.Compile(cfg)
+	if err != nil {
+		return nil, cfgErr(fmt.Errorf("%s: %w", cfg.File, err))
+	}
+	spec, err := failoverSpec(cfg)
+	if err == nil {
+		_, err = failover.New(spec, time.Time{})
+	}
+	if err != nil {
+		return nil, cfgErr(fmt.Errorf("%s: failover spec: %w", cfg.File, err))
+	}
+	svcs, err := services(cfg)
+	if err != nil {
+		return nil, cfgErr(err)
+	}
+	store := zones.NewStore(zones.StoreOptions{FS: lc.zfs.fsys, Dir: lc.zfs.dir, Root: lc.zfs.root})
+	if err := store.Load(); err != nil {
+		return nil, cfgErr(err)
+	}
+	if err := store.SetServices(svcs); err != nil {
+		return nil, cfgErr(fmt.Errorf("%s: services: %w", cfg.File, err))
+	}
+	n := &Node{lc: lc}
+	n.setDigest()
+	r := &Report{File: cfg.File, Sites: len(cfg.Sites), Checks: len(checks), Services: svcs.Len(),
+		Warnings: cfg.Warnings, Digest: n.digestString()}
+	for _, z := range store.Snapshot().Zones() {
+		r.Zones = append(r.Zones, ZoneReport{Origin: z.Origin(), Serial: z.SOA().Serial, File: z.File()})
+	}
+	return r, nil
+}

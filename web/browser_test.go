@@ -1,0 +1,95 @@
+package web
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/geodnsd/geodnsd/failover"
+)
+
+// requireChromium fails (never skips) when no Chromium is installed: the
+// page must be shown working in a real browser (apt-get install -y chromium).
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	for _, bin := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(bin); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found: install it (apt-get install -y chromium)")
+	return ""
+}
+
+// TestPageInBrowser loads the status page in headless Chromium at a phone's
+// width and watches it refresh itself: Dallas is green, its backends stop,
+// and the page turns it red without being reloaded by the test. A
+// screenshot of each state is kept in the test's artifact directory
+// (go test -artifacts).
+func TestPageInBrowser(t *testing.T) {
+	exe := requireChromium(t)
+	e := newEnv(t, failover.Manual, failover.Manual, func(o *Options) { o.PageRefresh = time.Second })
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(390, 844),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	const dot = `document.querySelector('#site-cas-default-dallas > .dot')`
+	// look waits (polling the DOM across the page's own refreshes) until
+	// Dallas's entry has the class, then reads its dot's colour and takes a
+	// screenshot.
+	look := func(class, png string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(`#site-cas-default-dallas.`+class)); err != nil {
+			t.Fatalf("waiting for dallas to be %s: %v", class, err)
+		}
+		colour, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(`+dot+`).backgroundColor`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		save(t, png, shot)
+		return colour
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if c := look("g", "page-up.png"); c != "rgb(26, 127, 55)" {
+		t.Errorf("dallas's dot is %s while up, want green rgb(26, 127, 55)", c)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	if err != nil || overflow {
+		t.Errorf("the page is wider than a 390 px phone screen (%v)", err)
+	}
+
+	e.site("dallas", false, t0.Add(time.Minute)) // the page refreshes itself every second
+	if c := look("r", "page-dallas-down.png"); c != "rgb(207, 34, 46)" {
+		t.Errorf("dallas's dot is %s while down, want red rgb(207, 34, 46)", c)
+	}
+}
+
+func save(t *testing.T, name string, b []byte) {
+	t.Helper()
+	if len(b) == 0 {
+		t.Errorf("empty screenshot %s", name)
+		return
+	}
+	p := filepath.Join(t.ArtifactDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
