@@ -79,6 +79,10 @@ type DNS struct {
 	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
 	// TCPMaxConnections bounds concurrent TCP connections (default 1000).
 	TCPMaxConnections int `toml:"tcp_max_connections"`
+	// TransferAllow lists the networks whose clients may transfer our zones
+	// (AXFR over TCP, and IXFR answered with the full zone), e.g.
+	// ["192.0.2.53/32"]; empty (the default): every transfer is refused.
+	TransferAllow []Prefix `toml:"transfer_allow"`
 }
 
 // Zones configures where zone files are read from.

@@ -134,6 +134,7 @@ type counters struct {
 	truncated atomic.Uint64
 	malformed atomic.Uint64
 	panics    atomic.Uint64
+	transfers atomic.Uint64
 
 	histCount   atomic.Uint64
 	histSumNano atomic.Uint64
@@ -182,7 +183,7 @@ type collector struct {
 	// replyErrs counts replies that failed to build (set after newCollector).
 	replyErrs *atomic.Uint64
 
-	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors *prometheus.Desc
+	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers *prometheus.Desc
 }
 
 func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *collector {
@@ -198,6 +199,7 @@ func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *co
 		panics:      prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
 		conns:       prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
 		rejected:    prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		transfers:   prometheus.NewDesc(n("transfers_total"), "Zone transfers (AXFR, and IXFR answered in full) sent to allowed clients.", nil, nil),
 		replyErrors: prometheus.NewDesc(n("reply_errors_total"), "Replies that could not be built and were answered SERVFAIL (a bug; the first is logged).", nil, nil),
 	}
 }
@@ -209,7 +211,7 @@ func (c *collector) add(set *counters) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors} {
+	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers} {
 		ch <- d
 	}
 }
@@ -226,7 +228,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		proto        proto
 	}
 	queries := map[qkey]uint64{}
-	var truncated, malformed, panics uint64
+	var truncated, malformed, panics, transfers uint64
 	type hist struct {
 		count   uint64
 		sum     float64
@@ -250,6 +252,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		truncated += s.truncated.Load()
 		malformed += s.malformed.Load()
 		panics += s.panics.Load()
+		transfers += s.transfers.Load()
 		h := &hists[s.proto]
 		h.count += s.histCount.Load()
 		h.sum += float64(s.histSumNano.Load()) / 1e9
@@ -278,6 +281,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.truncated, prometheus.CounterValue, float64(truncated))
 	ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(malformed))
 	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(panics))
+	ch <- prometheus.MustNewConstMetric(c.transfers, prometheus.CounterValue, float64(transfers))
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(c.tcpConns.Load()))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(c.tcpRej.Load()))
 	var replyErrs uint64

@@ -21,6 +21,7 @@ type handler struct {
 	identity string // TXT presentation form, "" = REFUSED
 	version  string
 	zones    *zoneNames
+	xfrAllow []netip.Prefix // addresses allowed to transfer zones
 
 	log       *slog.Logger
 	replyErrs atomic.Uint64 // replies that failed to build
@@ -37,8 +38,9 @@ type worker struct {
 	ctr   *counters
 	req   request
 	key   [maxKeyLen]byte
-	pack  []byte // dns.Msg.PackBuffer scratch, miss path only
-	ede   int    // Extended DNS Error info code for the OPT of this reply, -1 none
+	pack  []byte   // dns.Msg.PackBuffer scratch, miss path only
+	ede   int      // Extended DNS Error info code for the OPT of this reply, -1 none
+	xfr   [][]byte // a zone transfer's messages after the first (TCP), written by the caller
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -143,13 +145,19 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 	switch q.qtype {
 	case typeAXFR:
 		// NSD: AXFR over UDP is NOTIMP; over TCP it is refused unless
-		// allowed (transfers are a later issue).
+		// the client's address is allowed (Options.TransferAllow).
 		if w.proto == protoUDP {
 			return w.errorReply(dst, msg, dns.RcodeNotImplemented)
+		}
+		if w.h.transferAllowed(from) {
+			return w.transfer(dst, msg)
 		}
 		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	case typeIXFR:
+		if w.proto == protoTCP && w.h.transferAllowed(from) {
+			return w.transfer(dst, msg) // RFC 1995 §4: a full transfer answers IXFR
+		}
 		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	}

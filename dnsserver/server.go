@@ -49,8 +49,12 @@ type Options struct {
 	Identity          string           // answer for CHAOS TXT id.server. and hostname.bind. ("" = REFUSED)
 	VersionBind       string           // answer for CHAOS TXT version.bind./version.server.; "" = REFUSED
 	Source            Source
-	Logger            *slog.Logger         // nil = discard
-	Registry          *prometheus.Registry // nil = private
+	// TransferAllow lists the client addresses that may transfer any of
+	// our zones over TCP (AXFR, and IXFR answered in full); nil: none, every
+	// transfer is REFUSED (with EDE 18 Prohibited), as NSD does.
+	TransferAllow []netip.Prefix
+	Logger        *slog.Logger         // nil = discard
+	Registry      *prometheus.Registry // nil = private
 }
 
 const (
@@ -140,10 +144,11 @@ func New(o Options) (*Server, error) {
 		ioTimeout: min(o.TCPIdleTimeout, tcpMaxReadDuration),
 	}
 	s.h = &handler{
-		src:     o.Source,
-		udpSize: o.UDPSize,
-		zones:   newZoneNames(),
-		log:     o.Logger,
+		src:      o.Source,
+		udpSize:  o.UDPSize,
+		zones:    newZoneNames(),
+		log:      o.Logger,
+		xfrAllow: o.TransferAllow,
 	}
 	if o.NSID != "" {
 		s.h.nsid = []byte(o.NSID)

@@ -395,7 +395,12 @@ func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg 
 	for i, a := range cfg.DNS.Listen {
 		listen[i] = a.AddrPort
 	}
+	var xfr []netip.Prefix
+	for _, p := range cfg.DNS.TransferAllow {
+		xfr = append(xfr, p.Prefix)
+	}
 	return dnsserver.Options{
+		TransferAllow:     xfr,
 		Listen:            listen,
 		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
 		UDPSize:           cfg.DNS.UDPSize,

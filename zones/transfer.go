@@ -1,0 +1,58 @@
+package zones
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// Transfer returns the records of the zone whose apex is origin (canonical,
+// lower case) for a full zone transfer (RFC 5936 §2.2): the SOA as the zone
+// answers it now, every other record of the zone file (delegations and glue
+// included), names in canonical order and RRsets in type order, then the SOA
+// again. It reports false when the snapshot holds no such zone. The RRs are
+// shared with the snapshot: never modify them.
+//
+// Service names (answered from the routing view) are not part of the
+// transfer yet: a secondary serves the zone file's data only.
+func (s *Snapshot) Transfer(origin string) ([]dns.RR, bool) {
+	z, ok := s.zones[origin]
+	if !ok {
+		return nil, false
+	}
+	soa := dns.RR(z.soa)
+	if res := s.Answer(Question{Name: origin, Type: dns.TypeSOA, Class: dns.ClassINET}); len(res.Answer) == 1 {
+		soa = res.Answer[0] // the serial as served (service zones derive it)
+	}
+	names := make([]string, 0, len(z.nodes))
+	for name, n := range z.nodes {
+		if len(n.rrsets) > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return compareCanonical(a, b) })
+	out := make([]dns.RR, 0, z.records+1)
+	out = append(out, soa)
+	for _, name := range names {
+		for _, set := range z.nodes[name].rrsets {
+			if set.typ != dns.TypeSOA {
+				out = append(out, set.rrs...)
+			}
+		}
+	}
+	return append(out, soa), true
+}
+
+// compareCanonical orders names as RFC 4034 §6.1 does: label by label from
+// the root, each label compared as lower-case bytes. The names are in the
+// canonical presentation form, so labels split at unescaped dots.
+func compareCanonical(a, b string) int {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if c := cmp.Compare(la[i], lb[j]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(la), len(lb))
+}
