@@ -83,6 +83,10 @@ type DNS struct {
 	// (AXFR over TCP, and IXFR answered with the full zone), e.g.
 	// ["192.0.2.53/32"]; empty (the default): every transfer is refused.
 	TransferAllow []Prefix `toml:"transfer_allow"`
+	// Notify lists the secondaries ("192.0.2.53:53") sent a NOTIFY (RFC
+	// 1996) when a zone's serial changes; empty (the default): no NOTIFY,
+	// no traffic leaves the node for transfers.
+	Notify []AddrPort `toml:"notify"`
 }
 
 // Zones configures where zone files are read from.
@@ -300,6 +304,11 @@ func (c *Config) finish(v *validator) {
 			v.errorf(key, "%s is listed twice (also at dns.listen[%d])", a, j)
 		}
 		seen[a.String()] = i
+	}
+	for i, a := range c.DNS.Notify {
+		if a.Port() == 0 {
+			v.errorf(fmt.Sprintf("dns.notify[%d]", i), "%s: give the secondary's port (53 for most)", a)
+		}
 	}
 	if c.DNS.SocketsPerAddress < 0 || c.DNS.SocketsPerAddress > 256 {
 		v.errorf("dns.sockets_per_address", "%d is out of range 0..256", c.DNS.SocketsPerAddress)

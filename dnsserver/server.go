@@ -53,8 +53,14 @@ type Options struct {
 	// our zones over TCP (AXFR, and IXFR answered in full); nil: none, every
 	// transfer is REFUSED (with EDE 18 Prohibited), as NSD does.
 	TransferAllow []netip.Prefix
-	Logger        *slog.Logger         // nil = discard
-	Registry      *prometheus.Registry // nil = private
+	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a zone's
+	// serial changes; nil (the default): no NOTIFY, nothing is sent.
+	Notify []netip.AddrPort
+	// NotifyInterval is how often the snapshot is looked at for changed
+	// serials (default 1s).
+	NotifyInterval time.Duration
+	Logger         *slog.Logger         // nil = discard
+	Registry       *prometheus.Registry // nil = private
 }
 
 const (
@@ -128,6 +134,17 @@ func New(o Options) (*Server, error) {
 	for _, ap := range o.Listen {
 		if !ap.IsValid() {
 			return nil, fmt.Errorf("dns server: listen address %v: invalid", ap)
+		}
+	}
+	if o.NotifyInterval < 0 {
+		return nil, fmt.Errorf("dns server: notify interval %v: must not be negative", o.NotifyInterval)
+	}
+	if o.NotifyInterval == 0 {
+		o.NotifyInterval = defaultNotifyInterval
+	}
+	for _, ap := range o.Notify {
+		if !ap.IsValid() || ap.Port() == 0 {
+			return nil, fmt.Errorf("dns server: notify address %v: invalid", ap)
 		}
 	}
 	if o.Logger == nil {
@@ -218,6 +235,10 @@ func (s *Server) Start() error {
 	for _, l := range lns {
 		s.wg.Add(1)
 		go s.serveTCP(l)
+	}
+	if len(s.opts.Notify) > 0 && s.h.src != nil {
+		s.wg.Add(1)
+		go s.runNotify()
 	}
 	s.log.Info("dns server started", "udp", fmt.Sprint(udpAddrs), "tcp", fmt.Sprint(tcpAddrs), "sockets_per_address", s.opts.SocketsPerAddress)
 	return nil

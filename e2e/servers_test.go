@@ -58,17 +58,19 @@ func startNSD(t *testing.T, name string, withV6 bool) *server {
 	for _, f := range zoneFiles(t) {
 		fmt.Fprintf(&zones, "zone:\n  name: %s\n  zonefile: %s\n", strings.TrimSuffix(f, ".zone"), f)
 	}
-	return runNSD(t, name, dir, zonesDir, withV6, zones.String())
+	return runNSD(t, name, dir, zonesDir, withV6, 0, zones.String())
 }
 
 // runNSD writes NSD's configuration (the server options of README.md, then
-// zones, the zone clauses) into dir, checks it and starts NSD, waiting until
-// every corpus zone answers.
-func runNSD(t *testing.T, name, dir, zonesDir string, withV6 bool, zones string) *server {
+// zones, the zone clauses) into dir, checks it and starts NSD on port (0:
+// a free one), waiting until every corpus zone answers.
+func runNSD(t *testing.T, name, dir, zonesDir string, withV6 bool, port int, zones string) *server {
 	t.Helper()
 	nsd := requireTool(t, "nsd", "nsd")
 	checkconf := requireTool(t, "nsd-checkconf", "nsd")
-	port := freePort(t, withV6)
+	if port == 0 {
+		port = freePort(t, withV6)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n")
 	fmt.Fprintf(&b, "  ip-address: 127.0.0.1\n")

@@ -399,8 +399,13 @@ func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg 
 	for _, p := range cfg.DNS.TransferAllow {
 		xfr = append(xfr, p.Prefix)
 	}
+	notify := make([]netip.AddrPort, 0, len(cfg.DNS.Notify))
+	for _, a := range cfg.DNS.Notify {
+		notify = append(notify, a.AddrPort)
+	}
 	return dnsserver.Options{
 		TransferAllow:     xfr,
+		Notify:            notify,
 		Listen:            listen,
 		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
 		UDPSize:           cfg.DNS.UDPSize,
