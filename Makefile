@@ -5,6 +5,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 
 .PHONY: all build test race vet lint fmt fuzz bench bench-dns check run demo tidy clean
+.PHONY: bench-drill bench-status
 
 all: build
 
@@ -46,6 +47,18 @@ bench:
 # geodnsd vs gdnsd vs NSD under dnsperf, side by side (needs: apt-get install -y nsd gdnsd dnsperf).
 bench-dns:
 	bench/dnsperf.sh
+
+# The six-process lab (e2e/bench_test.go): failover time against interval × fall
+# + down_for + 0.5 s, command to all six, contradicting answers through the drill.
+# BENCHTIME rounds each (about 15 s a failover round, 30 s a drill round).
+BENCHTIME ?= 5x
+bench-drill:
+	$(GO) test -v -run '^$$' -bench '^BenchmarkLab' -benchtime $(BENCHTIME) -timeout 60m ./e2e/
+
+# status.json requests/s (200 and 304) and DNS queries/s alone and while it is
+# polled, on one node (needs: apt-get install -y wrk dnsperf curl bind9-dnsutils).
+bench-status:
+	bench/status.sh
 
 check: lint race
 

@@ -87,7 +87,6 @@ type Cluster struct {
 	lastState *failover.State
 	lastIndex uint64
 	halted    error
-	nextFresh time.Time
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -128,7 +127,7 @@ func New(o Options) (*Cluster, error) {
 	c := &Cluster{o: o, log: o.Logger, changed: make(chan struct{}), kick: make(chan struct{}, 1), membersSet: make(chan struct{}, 1)}
 	c.ros.set(o.Members)
 	c.skew.beats = map[string]beatClock{}
-	if c.met, err = newMetrics(o.Registry); err != nil {
+	if c.met, err = newMetrics(o.Registry, func() float64 { return float64(c.View().State.Status().FreshNodes) }); err != nil {
 		return nil, fmt.Errorf("cluster metrics: %w", err)
 	}
 	if c.placehold, err = failover.New(o.Spec, time.Time{}); err != nil {
@@ -299,6 +298,19 @@ func suffrage(voter bool) raft.ServerSuffrage {
 	return raft.Nonvoter
 }
 
+// wait waits for a raft future, or for ctx: raft answers a future queued
+// just before it shuts down never, so no loop may wait on one without ctx.
+func wait(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // ID is this node's id.
 func (c *Cluster) ID() string { return c.o.ID }
 
@@ -425,10 +437,6 @@ func (c *Cluster) refresh() {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	v := *c.view.Load()
-	if now := time.Now(); now.After(c.nextFresh) && c.lastState != nil {
-		c.nextFresh = now.Add(c.o.TickInterval)
-		c.met.freshVoters.Set(float64(c.lastState.Status().FreshNodes))
-	}
 	if v.Leader == string(lid) && v.IsLeader == isLeader && v.HasQuorum == hasQ {
 		return
 	}
@@ -520,11 +528,11 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		c.shutdownOnce.Do(func() {
-			// Stop the loops, then raft (which ends their pending futures:
-			// barrier, transfer, apply), then wait for them.
+			// Stop the loops (every wait of theirs on raft ends with
+			// c.ctx), then raft.
 			c.cancel()
-			err := c.raft.Shutdown().Error()
 			c.wg.Wait()
+			err := c.raft.Shutdown().Error()
 			if c.fwdSrv != nil {
 				c.fwdSrv.Close()
 				c.fwdClient.CloseIdleConnections()

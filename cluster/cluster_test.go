@@ -66,6 +66,15 @@ func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("freeze from a follower: %v", err)
 	}
+	all, err := f.WaitAll(ctx, res.Index)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("WaitAll: %v, %v", all, err)
+	}
+	for id, idx := range all {
+		if idx < res.Index {
+			t.Errorf("WaitAll: %s at %d < %d", id, idx, res.Index)
+		}
+	}
 	for _, c := range tc.nodes {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := c.WaitApplied(wctx, res.Index); err != nil {
@@ -95,6 +104,10 @@ func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
 	res, err = tc.live()[0].Submit(ctx, failover.Command{Op: failover.OpThaw, Actor: "test"})
 	if err != nil {
 		t.Fatalf("thaw after re-election: %v", err)
+	}
+	// The dead member is unreachable: WaitAll waits for the two others.
+	if all, err := tc.live()[0].WaitAll(ctx, res.Index); err != nil || len(all) != 2 {
+		t.Fatalf("WaitAll with a member down: %v, %v", all, err)
 	}
 	for _, c := range tc.live() {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -112,7 +113,7 @@ func (c *Cluster) startForwarding(ln net.Listener) {
 	c.fwdSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          slog.NewLogLogger(c.o.Logger.Handler(), slog.LevelDebug),
 	}
 	go c.fwdSrv.Serve(ln)
 	c.fwdClient = &http.Client{Transport: &http.Transport{

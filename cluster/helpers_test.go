@@ -55,7 +55,7 @@ func fastOptions(o *Options) {
 
 // testCluster is n nodes over mutual TLS on 127.0.0.1.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	nodes   []*Cluster
 	opts    []Options
 	members []Member
@@ -65,7 +65,7 @@ type testCluster struct {
 // startCluster binds n listeners on 127.0.0.1:0, writes a PKI for them and
 // starts n nodes; tweak may change each node's options. Nodes are shut down
 // at cleanup.
-func startCluster(t *testing.T, n int, tweak func(i int, o *Options)) *testCluster {
+func startCluster(t testing.TB, n int, tweak func(i int, o *Options)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	lns := make([]net.Listener, n)
@@ -184,7 +184,7 @@ func (tc *testCluster) setPartition(a []int, block bool) {
 
 // waitUntil waits until cond holds, re-checking whenever a node publishes a
 // view; it fails the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, nodes []*Cluster, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, nodes []*Cluster, what string, cond func() bool) {
 	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -207,7 +207,7 @@ func waitUntil(t *testing.T, timeout time.Duration, nodes []*Cluster, what strin
 
 // leader waits until exactly one of nodes leads and every one of them
 // names it, and returns it.
-func leader(t *testing.T, nodes []*Cluster) *Cluster {
+func leader(t testing.TB, nodes []*Cluster) *Cluster {
 	t.Helper()
 	var l *Cluster
 	waitUntil(t, 15*time.Second, nodes, "one agreed leader", func() bool {

@@ -20,7 +20,7 @@ func (c *Cluster) leaderLoop(ctx context.Context) {
 	c.log.Info("cluster leadership", "from", "follower", "to", "leader", "reason", "raft election", "term", c.raft.CurrentTerm())
 	// Apply everything committed before this term first, so that the
 	// leader stamps and decides on the latest state.
-	if err := c.raft.Barrier(c.o.WriteTimeout).Error(); err != nil {
+	if err := wait(ctx, c.raft.Barrier(c.o.WriteTimeout)); err != nil {
 		c.log.Warn("leader barrier", "err", err)
 	}
 	t := time.NewTicker(c.o.TickInterval)
@@ -40,10 +40,10 @@ func (c *Cluster) leaderLoop(ctx context.Context) {
 // round is one leader step.
 func (c *Cluster) round(ctx context.Context) {
 	if v := c.View(); v.Halted != "" {
-		c.handOver("halted", fmt.Sprintf("state machine halted: %s", v.Halted))
+		c.handOver(ctx, "halted", fmt.Sprintf("state machine halted: %s", v.Halted))
 		return
 	}
-	if c.skewed() {
+	if c.skewed(ctx) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.WriteTimeout)
@@ -168,7 +168,7 @@ func absDur(d time.Duration) time.Duration {
 // stamping and hands leadership over. So one skewed follower cannot depose
 // a good leader, and a skewed leader is outvoted by the others. It reports
 // whether the leader must not stamp.
-func (c *Cluster) skewed() bool {
+func (c *Cluster) skewed(ctx context.Context) bool {
 	voters := 0
 	for _, m := range c.ros.get() {
 		if m.Voter {
@@ -183,7 +183,7 @@ func (c *Cluster) skewed() bool {
 	if n <= voters/2 || absDur(med) <= c.o.MaxClockSkew {
 		return c.stepping.Load()
 	}
-	c.handOver("clock_skew", fmt.Sprintf("this leader's clock is %s %s the median of %d fresh nodes' clocks (itself included), more than max_clock_skew %s: it stops stamping times and hands leadership over",
+	c.handOver(ctx, "clock_skew", fmt.Sprintf("this leader's clock is %s %s the median of %d fresh nodes' clocks (itself included), more than max_clock_skew %s: it stops stamping times and hands leadership over",
 		absDur(med), aheadBehind(med), n, c.o.MaxClockSkew))
 	return true
 }
@@ -199,12 +199,12 @@ func aheadBehind(med time.Duration) string {
 
 // handOver stops this leader from stamping and transfers leadership. It
 // logs once per leadership (at Error) and retries the transfer each round.
-func (c *Cluster) handOver(reason, why string) {
+func (c *Cluster) handOver(ctx context.Context, reason, why string) {
 	if !c.stepping.Swap(true) {
 		c.met.stepDowns.WithLabelValues(reason).Inc()
 		c.log.Error("cluster leader stepping down", "from", "leader", "to", "follower", "reason", reason, "detail", why)
 	}
-	if err := c.raft.LeadershipTransfer().Error(); err != nil {
+	if err := wait(ctx, c.raft.LeadershipTransfer()); err != nil {
 		c.log.Warn("leadership transfer failed; still not stamping", "reason", reason, "err", err)
 	}
 }
@@ -232,7 +232,7 @@ func (c *Cluster) SetMembers(ms []Member) error {
 // reconcile makes one membership change towards the configured members.
 func (c *Cluster) reconcile(ctx context.Context) {
 	f := c.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := wait(ctx, f); err != nil {
 		return
 	}
 	cur := f.Configuration().Servers
@@ -252,7 +252,7 @@ func (c *Cluster) reconcile(ctx context.Context) {
 		default:
 			fut = c.raft.AddNonvoter(raft.ServerID(m.ID), addr, 0, timeout)
 		}
-		err := fut.Error()
+		err := wait(ctx, fut)
 		c.log.Info("cluster membership", "member", m.ID, "from", serverDesc(cur, i), "to", fmt.Sprintf("%s %s", suffrage(m.Voter), addr), "reason", "configuration", "err", errString(err))
 		return
 	}
@@ -263,7 +263,7 @@ func (c *Cluster) reconcile(ctx context.Context) {
 		if string(s.ID) == c.o.ID {
 			continue
 		}
-		err := c.raft.RemoveServer(s.ID, 0, timeout).Error()
+		err := wait(ctx, c.raft.RemoveServer(s.ID, 0, timeout))
 		c.log.Info("cluster membership", "member", string(s.ID), "from", fmt.Sprintf("%s %s", s.Suffrage, s.Address), "to", "removed", "reason", "configuration", "err", errString(err))
 		return
 	}

@@ -132,7 +132,7 @@ func TestLaggingFollowerInstallsSnapshot(t *testing.T) {
 	tc.partition(indexOf(tc, f))
 	ctx := context.Background()
 	var last uint64
-	for i := range 30 {
+	for i := range 12 {
 		site, ep := "dallas", "d1"
 		if i%2 == 1 {
 			site, ep = "losangeles", "l1"

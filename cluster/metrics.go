@@ -9,7 +9,7 @@ type metrics struct {
 	isLeader    prometheus.Gauge
 	hasQuorum   prometheus.Gauge
 	applied     prometheus.Gauge
-	freshVoters prometheus.Gauge
+	freshVoters prometheus.GaugeFunc
 	halted      prometheus.Gauge
 	term        prometheus.Gauge
 	lastContact prometheus.Gauge
@@ -21,16 +21,19 @@ type metrics struct {
 	decisions   prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the cluster's metrics; fresh computes the fresh
+// voters at scrape time (it walks the whole state, too dear per apply).
+func newMetrics(reg prometheus.Registerer, fresh func() float64) (*metrics, error) {
 	const ns, sub = "geodnsd", "cluster"
 	g := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
 	}
 	m := &metrics{
-		isLeader:    g("is_leader", "1 if this node is the raft leader, else 0."),
-		hasQuorum:   g("has_quorum", "1 if this node is the leader or has heard from a leader within the contact timeout, else 0 (writes then fail with no_quorum)."),
-		applied:     g("applied_index", "Raft log index of the last entry applied to this node's state."),
-		freshVoters: g("fresh_voters", "Voters heard from within vote_ttl, in this node's applied state."),
+		isLeader:  g("is_leader", "1 if this node is the raft leader, else 0."),
+		hasQuorum: g("has_quorum", "1 if this node is the leader or has heard from a leader within the contact timeout, else 0 (writes then fail with no_quorum)."),
+		applied:   g("applied_index", "Raft log index of the last entry applied to this node's state."),
+		freshVoters: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "fresh_voters",
+			Help: "Voters heard from within vote_ttl, in this node's applied state."}, fresh),
 		halted:      g("halted", "1 if this node's state machine met a log entry it cannot apply and stopped applying."),
 		term:        g("raft_term", "Current raft term."),
 		lastContact: g("raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader)."),

@@ -231,17 +231,7 @@ func (c *Cluster) propose(ctx context.Context, data []byte) (*entryResult, uint6
 	start := time.Now()
 	timeout := time.Until(deadline(ctx, c.o.WriteTimeout))
 	f := c.raft.Apply(data, timeout)
-	done := make(chan struct{})
-	go func() {
-		f.Error()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
-	if err := f.Error(); err != nil {
+	if err := wait(ctx, f); err != nil {
 		return nil, 0, err
 	}
 	c.met.commit.Observe(time.Since(start).Seconds())

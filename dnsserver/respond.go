@@ -359,10 +359,13 @@ func (w *worker) route(snap *zones.Snapshot, from netip.Addr) bool {
 			w.routes[i] = 0
 			continue
 		}
-		if !located {
-			loc, located = w.locate(snap, client), true
+		r, scope, ok := snap.RouteAddr(i, client)
+		if !ok {
+			if !located {
+				loc, located = w.locate(snap, client), true
+			}
+			r, scope = snap.Route(i, &loc)
 		}
-		r, scope := snap.Route(i, &loc)
 		w.routes[i] = uint8(min(r, 255))
 		w.scope = max(w.scope, scope)
 	}

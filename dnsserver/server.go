@@ -7,9 +7,11 @@
 // Service names are answered per client route: the client is the EDNS
 // Client Subnet (RFC 7871) when the query carries a public one, else the
 // source address; the reply to such a query echoes the option with SCOPE
-// PREFIX-LENGTH = the prefix that decided the route (the database network,
-// capped by the source prefix; 0 when the answer is the same for everyone
-// or the subnet was not used). A malformed ECS option is FORMERR. Answers
+// PREFIX-LENGTH = the prefix that decided the route, capped by the source
+// prefix: the widest prefix around the client whose addresses all get the
+// same route (geo.Table, as gdnsd merges networks; at most the database
+// network's prefix), 0 when the answer is the same for everyone or the
+// subnet was not used. A malformed ECS option is FORMERR. Answers
 // are cached packed per (snapshot, qname, qtype, class, EDNS flags, size
 // limit, routes); a hit patches ID, flags, qname case and the ECS option.
 package dnsserver

@@ -107,6 +107,8 @@ func serviceCases() []serviceCase {
 		{name: "eu resolver, no ecs: london", from: "81.2.69.142", answer: []string{londonA}},
 		{name: "eu /24 over a us resolver: london, scope 24", from: "216.160.83.56", opts: []dns.EDNS0{ecs("2.2.3.0/24")},
 			answer: []string{londonA}, ecs: "2.2.3.0/24/24"},
+		// The scope is the widest prefix around the subnet that routes
+		// alike (as gdnsd merges networks), at most the source prefix.
 		{name: "scope is the database network within the source", from: "216.160.83.56", opts: []dns.EDNS0{ecs("2.125.160.216/32")},
 			answer: []string{londonA}, ecs: "2.125.160.216/32/29"},
 		{name: "scope capped by the source prefix", from: "81.2.69.142", opts: []dns.EDNS0{ecs("81.2.69.0/24")},
@@ -122,7 +124,7 @@ func serviceCases() []serviceCase {
 		{name: "source prefix 0: not located, scope 0", from: "81.2.69.142", opts: []dns.EDNS0{rawECS(0, 1, 0, 0)},
 			answer: []string{londonA}, ecs: "0.0.0.0/0/0"},
 		{name: "aaaa at dallas", from: "216.160.83.56", qtype: dns.TypeAAAA, opts: []dns.EDNS0{ecs("216.160.83.0/24")},
-			answer: []string{"cas.example.org. 30 IN AAAA 2001:db8::10"}, ecs: "216.160.83.0/24/24"},
+			answer: []string{"cas.example.org. 30 IN AAAA 2001:db8::10"}, ecs: "216.160.83.0/24/1"}, // all of 0/1 routes to dallas
 		{name: "mx target additional by route", from: "216.160.83.56", qname: "example.org.", qtype: dns.TypeMX, opts: []dns.EDNS0{ecs("2.2.3.0/24")},
 			answer: []string{"example.org. 300 IN MX 10 cas.example.org."}, extra: []string{londonA}, ecs: "2.2.3.0/24/24"},
 		{name: "static name: no ecs echoed", from: "216.160.83.56", qname: "www.example.org.", opts: []dns.EDNS0{ecs("2.2.3.0/24")},
@@ -225,7 +227,7 @@ func TestServiceOverUDPAndTCP(t *testing.T) {
 		{name: "loopback resolver: default route", answer: []string{dallasA}},
 		{name: "eu subnet", opts: []dns.EDNS0{ecs("2.2.3.0/24")}, answer: []string{londonA}, ecs: "2.2.3.0/24/24"},
 		{name: "eu ipv6 subnet", opts: []dns.EDNS0{ecs("2a02:ff80::/40")}, answer: []string{londonA}, ecs: "2a02:ff80::/40/29"},
-		{name: "us subnet", opts: []dns.EDNS0{ecs("216.160.83.56/32")}, answer: []string{dallasA}, ecs: "216.160.83.56/32/29"},
+		{name: "us subnet", opts: []dns.EDNS0{ecs("216.160.83.56/32")}, answer: []string{dallasA}, ecs: "216.160.83.56/32/1"},
 		{name: "private subnet ignored", opts: []dns.EDNS0{ecs("192.168.0.0/16")}, answer: []string{dallasA}, ecs: "192.168.0.0/16/0"},
 		{name: "unspecified subnet ignored", opts: []dns.EDNS0{ecs("0.0.0.0/32")}, answer: []string{dallasA}, ecs: "0.0.0.0/32/0"},
 		{name: "malformed", opts: []dns.EDNS0{rawECS(0, 1, 24, 0, 2, 2, 3, 1)}, rcode: dns.RcodeFormatError},
@@ -318,5 +320,50 @@ func TestLocateMemo(t *testing.T) {
 	}
 	if len(w.locs) == 0 {
 		t.Error("nothing memoised")
+	}
+}
+
+// A router that reads the ASN database has no table: the location path
+// (GeoIP2 lookups, memo, match) decides, with the database's scope.
+func TestServiceASNRoute(t *testing.T) {
+	st := zones.NewStore(zones.StoreOptions{FS: fstest.MapFS{"example.org.zone": {Data: []byte(serviceZone)}}})
+	if err := st.Load(); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := geo.Open("../testdata/geoip/GeoIP2-City-Test.mmdb", "../testdata/geoip/GeoLite2-ASN-Test.mmdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := geo.NewRouter("default", []geo.Rule{{Name: "bredband", ASNs: []uint32{29518}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := zones.NewServices(loc, []zones.Service{{Name: "cas", Names: []string{"cas.example.org"}, TTL: 30, Router: r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetServices(svcs); err != nil {
+		t.Fatal(err)
+	}
+	st.SetRouting(&zones.Routing{Version: 1, Answers: []failover.Answer{
+		{Service: "cas", Route: "default", Site: "dallas", Endpoints: []failover.Endpoint{{Name: "d1", Address: "192.0.2.10"}}},
+		{Service: "cas", Route: "bredband", Site: "london", Endpoints: []failover.Endpoint{{Name: "l1", Address: "203.0.113.10"}}},
+	}})
+	if _, _, ok := st.Snapshot().RouteAddr(0, netip.MustParseAddr("89.160.20.1")); ok {
+		t.Fatal("an ASN router has a table")
+	}
+	w := newTestServer(t, Options{Source: st}).newUDPWorker()
+	for i, c := range []serviceCase{
+		{name: "asn 29518", from: "216.160.83.56", opts: []dns.EDNS0{ecs("89.160.20.0/24")}, answer: []string{londonA}, ecs: "89.160.20.0/24/17"},
+		{name: "other asn", from: "216.160.83.56", opts: []dns.EDNS0{ecs("1.0.0.0/24")}, answer: []string{dallasA}, ecs: "1.0.0.0/24/24"},
+		{name: "by source", from: "89.160.20.112", answer: []string{londonA}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for round := range 2 {
+				id := uint16(10*i + round)
+				req, _ := c.query(id).Pack()
+				c.check(t, w.respondFrom(nil, req, netip.MustParseAddr(c.from)), id)
+			}
+		})
 	}
 }

@@ -57,8 +57,8 @@ func TestClusterProcesses(t *testing.T) {
 				return fmt.Errorf("%s says the leader is %s, another node %s", id, st.Leader, leader)
 			}
 			for _, n := range st.Nodes {
-				if !n.Fresh || n.ConfigDigest == "" {
-					return fmt.Errorf("%s sees %s fresh %v digest %q", id, n.ID, n.Fresh, n.ConfigDigest)
+				if !n.Fresh || n.ConfigDigest == "" || n.AppliedIndex == 0 {
+					return fmt.Errorf("%s sees %s fresh %v digest %q applied %d", id, n.ID, n.Fresh, n.ConfigDigest, n.AppliedIndex)
 				}
 				if digest == "" {
 					digest = n.ConfigDigest

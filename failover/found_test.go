@@ -361,3 +361,31 @@ func TestFoundTimeFarAhead(t *testing.T) {
 		t.Fatalf("beat with a year-10000 clock: %v", err)
 	}
 }
+
+func TestRespecRemovedSiteComesBackUnsynced(t *testing.T) {
+	// Removing resyncing dallas from the config and adding it back does not
+	// skip its resync: it comes back unknown and needs its sync check.
+	h := resyncingDallas(t)
+	sp := threeSiteSpec(Auto, Auto)
+	sp.Sites = sp.Sites[1:]
+	sp.Services[0].Routes[0].Sites = []string{"losangeles", "london"}
+	n, err := Respec(h.s, sp, at(3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err = Respec(n, threeSiteSpec(Auto, Auto), at(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	h.s = n
+	h.wantSite("dallas", HealthUnknown, SyncUnknown)
+	h.site("dallas", true, at(5*time.Minute), nodes6...) // the nodes resend their verdicts
+	h.wantSite("dallas", Up, SyncUnknown)
+	if err := Check(h.s, Command{Op: OpPromote, Site: "dallas"}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("promote dallas: %v", err)
+	}
+	wantDecisions(t, h.step(at(time.Hour)))
+	h.wantRoute("cas", "default", "losangeles", 1, FailedOver)
+	h.sync("dallas", true, "lag=0", at(2*time.Hour), nodes6...)
+	h.wantSite("dallas", Up, InSync)
+	wantDecisions(t, h.step(at(2*time.Hour+5*time.Minute)), "cas/default failback losangeles->dallas")
+}

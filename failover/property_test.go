@@ -414,6 +414,7 @@ func routeKey(svc, route string) string { return svc + "/" + route }
 // statusIndex is a state's status by name (the parts the invariants read;
 // cheaper than Status, which the run would call a million times).
 type statusIndex struct {
+	heard  bool   // some node has reported
 	st     Status // Quorum, FreshNodes; Services with Name, Epoch, Policy and Routes
 	sites  map[string]SiteStatus
 	routes map[string]RouteStatus
@@ -422,7 +423,8 @@ type statusIndex struct {
 
 func index(s *State) statusIndex {
 	x := statusIndex{st: Status{Quorum: s.quorum, FreshNodes: s.fresh}, sites: make(map[string]SiteStatus, len(s.sites)),
-		routes: map[string]RouteStatus{}, svcs: make(map[string]ServiceStatus, len(s.services))}
+		routes: map[string]RouteStatus{}, svcs: make(map[string]ServiceStatus, len(s.services)),
+		heard: slices.ContainsFunc(s.nodes, func(n node) bool { return !n.lastSeen.IsZero() })}
 	for i := range s.sites {
 		st := &s.sites[i]
 		x.sites[s.spec.Sites[i].Name] = SiteStatus{Name: s.spec.Sites[i].Name, Admin: st.admin, Health: st.health,
@@ -531,16 +533,17 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			continue
 		}
 		x := atTick.sites[r.Active] // zero value for a new site: no health, no sync
-		// What the route offered: a site anyone may take; an undrained site
-		// not known to be down or resyncing; an undrained site that is up.
-		anyOK, allDrained, anyClean, anyUp := false, true, false, false
+		// What the route offered: a site anyone may take; undrained sites
+		// that are up, in_sync, or not resyncing.
+		anyOK, allDrained, anyUp, anyInSync, anyNotResyncing := false, true, false, false, false
 		for _, name := range r.Sites {
 			st := atTick.sites[name]
 			anyOK = anyOK || ok(name)
 			allDrained = allDrained && st.Admin == Drained
 			if st.Admin != Drained {
-				anyClean = anyClean || st.Health != Down && st.Sync != Resyncing
 				anyUp = anyUp || st.Health == Up
+				anyInSync = anyInSync || st.Sync == InSync
+				anyNotResyncing = anyNotResyncing || st.Sync != Resyncing
 			}
 		}
 		oldActive := atTick.sites[old.Active]
@@ -555,10 +558,12 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			switch {
 			case x.Admin == Drained && !allDrained:
 				fail("respec put %s on drained %s", key, r.Active)
-			case x.Health == Down && (anyClean || anyUp):
-				fail("respec put %s on down %s while another undrained site was up or not known to be down or resyncing", key, r.Active)
-			case x.Sync == Resyncing && anyClean:
-				fail("respec put %s on resyncing %s while an undrained site was not known to be down or resyncing", key, r.Active)
+			case x.Health != Up && anyUp:
+				fail("respec put %s on %s %s while an undrained site was up", key, x.Health, r.Active)
+			case x.Sync == Resyncing && x.Health != Up && anyNotResyncing:
+				fail("respec put %s on resyncing %s, not up, while an undrained site was not resyncing", key, r.Active)
+			case x.Sync != InSync && x.Health != Up && anyInSync && atTick.heard:
+				fail("respec put %s on %s (%s, %s) while an undrained site was in_sync", key, r.Active, x.Health, x.Sync)
 			case anyOK && !ok(r.Active):
 				fail("respec put %s on %s (%s/%s/%s) while a site was up, undrained and in_sync", key, r.Active, x.Health, x.Admin, x.Sync)
 			case !found && ok(r.Sites[0]) && r.Active != r.Sites[0]:
@@ -935,10 +940,17 @@ func TestPropertyRandomSequences(t *testing.T) {
 // TestPropertyMinorityNeverMoves: a minority of voters reporting anything at
 // all, while the majority sees every site up, never moves a service.
 func TestPropertyMinorityNeverMoves(t *testing.T) {
-	first, seqs, _ := propPlan(18_000)
-	for seed := first; seed < first+uint64(seqs)/5+1; seed++ {
+	first, seqs := minorityPlan()
+	for seed := first; seed < first+seqs; seed++ {
 		minorityRun(t, seed, 300, true)
 	}
+}
+
+// minorityPlan is the minority tests' seeds: 60 sequences of 300 steps by
+// default (a fifth with -short or -race), or -iters steps in all.
+func minorityPlan() (first, seqs uint64) {
+	first, n, steps := propPlan(18_000)
+	return first, uint64(max(1, n*steps/300))
 }
 
 // TestPropertyMinorityAloneNeverMoves: when only a minority of the
@@ -946,8 +958,8 @@ func TestPropertyMinorityNeverMoves(t *testing.T) {
 // one side of a split), whatever it reports moves nothing and decides no
 // health, through config changes too.
 func TestPropertyMinorityAloneNeverMoves(t *testing.T) {
-	first, seqs, _ := propPlan(18_000)
-	for seed := first; seed < first+uint64(seqs)/5+1; seed++ {
+	first, seqs := minorityPlan()
+	for seed := first; seed < first+seqs; seed++ {
 		minorityRun(t, seed, 300, false)
 	}
 }

@@ -27,21 +27,27 @@ import (
 //     service's (so no route name's epoch ever goes down). A history entry
 //     says so. Any other change to a renamed route makes it a new route.
 //   - A route whose active site is no longer in it moves as a decision
-//     would: to the site Decide's failover would pick among its sites (up,
-//     undrained, in_sync; the stable ones first), else to the first site
-//     not known to be down or resyncing and not drained, else to the first
-//     site up and undrained, else to the first undrained site, else to the
-//     first. The service's epoch is incremented (once per service) and the
-//     move is recorded.
+//     would: to the site Decide's failover would pick among its sites that
+//     are up, undrained and in_sync (the stable ones first). Failing that:
+//     before any node has reported, to its first undrained site (nothing is
+//     known yet); else as a failover falls back, to the first site that is
+//     up and undrained though not in sync; else (no site is up: whatever it
+//     takes answers fail-open) to the first undrained site that is in_sync,
+//     else to the first undrained one that is not resyncing, else to the
+//     first undrained one, else to the first. The service's epoch is
+//     incremented (once per service) and the move is recorded.
 //   - A new route (or every route of a new service) starts on its first
-//     preference when that site is up, undrained and in_sync, or when
-//     nothing is known yet that would bar it (health not down, sync not
-//     resyncing, not drained: a cold start before any probe). Otherwise it
+//     preference when that site is up, undrained and in_sync, or before any
+//     node has reported (a cold start: nothing is known yet). Otherwise it
 //     starts where a move (previous item) would go, with a history entry
 //     saying why. Its epoch is the service's (no move happened).
 //   - A service that is removed leaves its epoch behind: if a service of
 //     that name is added again it continues from it, so that epochs never go
-//     down. A renamed service is a new service.
+//     down. A renamed service is a new service. A site that is removed is
+//     forgotten: added again (or renamed) it is a new site, of unknown
+//     health and sync, which needs its sync check (or mark-synced) to be
+//     in_sync, as a resyncing site does, before Decide or promote will
+//     make it active.
 //
 // Health and sync are taken as a Tick at now would leave them in s, so a
 // vote that expired by now no longer counts. AnswersVersion increments when
@@ -209,30 +215,41 @@ func matchRoutes(osv, nsv ServiceSpec) []int {
 }
 
 // place is the site a route of n starts on (fresh: a new route) or moves to
-// (its active site left it), and why; see Respec. It reads health, sync and
-// admin state only.
+// (its active site left it), and why; see Respec. It reads node liveness,
+// health, sync and admin state only.
 func (n *State) place(r *route, stableFor time.Duration, now time.Time, fresh bool) (int, string) {
 	name := func(i int) string { return n.spec.Sites[i].Name }
 	first := r.sites[0]
 	if st := &n.sites[first]; fresh && st.health == Up && st.admin != Drained && st.sync == InSync {
 		return first, ""
 	}
-	if t, why := n.target(r, -1, stableFor, now); t >= 0 && n.sites[t].sync == InSync {
+	t, why := n.target(r, -1, stableFor, now)
+	if t >= 0 && n.sites[t].sync == InSync {
 		return t, why
 	}
-	for _, i := range r.sites {
-		if st := &n.sites[i]; st.admin != Drained && st.health != Down && st.sync != Resyncing {
-			return i, fmt.Sprintf("no site up and in_sync: %s is not known to be down or resyncing (health %s, sync %s)",
-				name(i), st.health, st.sync)
+	undrained := func(ok func(st *site) bool) int {
+		for _, i := range r.sites {
+			if st := &n.sites[i]; st.admin != Drained && ok(st) {
+				return i
+			}
 		}
+		return -1
 	}
-	if t, why := n.target(r, -1, stableFor, now); t >= 0 {
+	heard := slices.ContainsFunc(n.nodes, func(nd node) bool { return !nd.lastSeen.IsZero() })
+	if i := undrained(func(*site) bool { return true }); !heard && i >= 0 {
+		return i, "no node has reported yet"
+	}
+	if t >= 0 {
 		return t, why
 	}
-	for _, i := range r.sites {
-		if n.sites[i].admin != Drained {
-			return i, fmt.Sprintf("no site up: %s is the first undrained site", name(i))
-		}
+	if i := undrained(func(st *site) bool { return st.sync == InSync }); i >= 0 {
+		return i, fmt.Sprintf("no site is up: %s is in_sync (health %s)", name(i), n.sites[i].health)
+	}
+	if i := undrained(func(st *site) bool { return st.sync != Resyncing }); i >= 0 {
+		return i, fmt.Sprintf("no site is up or in_sync: %s is not resyncing (health %s, sync %s)", name(i), n.sites[i].health, n.sites[i].sync)
+	}
+	if i := undrained(func(*site) bool { return true }); i >= 0 {
+		return i, fmt.Sprintf("no site is up or in_sync: %s is the first undrained site", name(i))
 	}
 	return first, "every site is drained"
 }

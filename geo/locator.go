@@ -2,8 +2,10 @@
 // [Locator] maps an address to a [Location] from MaxMind GeoIP2/GeoLite2
 // databases (the project's only user of geoip2), and a [Router] maps a
 // location to one of a service's route names by rules, most specific
-// first. Both are immutable after construction and safe for concurrent use;
-// a reload builds new ones and the caller swaps them.
+// first; a [Table] is a router compiled over a locator's database, which
+// routes an address directly and gives the widest exact ECS scope. All are
+// immutable after construction and safe for concurrent use; a reload
+// builds new ones and the caller swaps them.
 package geo
 
 import (

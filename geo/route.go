@@ -273,27 +273,9 @@ func (r *Router) Route(loc *Location) (route, scope int) {
 	if r == nil || len(r.routes) == 1 {
 		return 0, 0
 	}
-	addr := loc.Addr
-	// Prefix rules: the first (longest) containing addr wins; the scope
-	// must also exclude every prefix rule that does not contain addr.
-	var pm *match
-	for i := range r.prefixes {
-		if !addr.IsValid() {
-			break
-		}
-		p := r.prefixes[i].p
-		if p.Addr().Is4() != addr.Is4() {
-			continue
-		}
-		if p.Contains(addr) {
-			if pm == nil {
-				pm = &r.prefixes[i].m
-			}
-			scope = max(scope, p.Bits())
-		} else {
-			scope = max(scope, commonBits(p.Addr(), addr)+1)
-		}
-	}
+	// Prefix rules: the longest containing the address wins; the scope
+	// also excludes every prefix rule that does not contain it.
+	pm, scope := r.prefixMatch(loc.Addr)
 	if pm != nil {
 		return r.resolve(*pm, loc), scope
 	}
@@ -308,26 +290,7 @@ func (r *Router) Route(loc *Location) (route, scope int) {
 	if !r.usesCity {
 		return 0, scope
 	}
-	scope = max(scope, loc.Prefix.Bits())
-	if loc.Subdivision != "" {
-		if m, ok := r.subdivision[loc.Subdivision]; ok {
-			return r.resolve(m, loc), scope
-		}
-	}
-	if loc.Country != "" {
-		if m, ok := r.country[loc.Country]; ok {
-			return r.resolve(m, loc), scope
-		}
-	}
-	if loc.Continent != "" {
-		if m, ok := r.continent[loc.Continent]; ok {
-			return r.resolve(m, loc), scope
-		}
-	}
-	if r.anyCoords != nil && loc.HasCoordinates {
-		return r.resolve(*r.anyCoords, loc), scope
-	}
-	return 0, scope
+	return r.cityRoute(loc), max(scope, loc.Prefix.Bits())
 }
 
 // resolve turns a match into a route index.

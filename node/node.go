@@ -68,7 +68,7 @@ type Options struct {
 // until its context ends, then shuts down in order.
 type Node struct {
 	opts   Options
-	lc     *loaded
+	cur    atomic.Pointer[loaded] // the last good configuration: written by the reload loop only
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	store  *zones.Store
@@ -81,6 +81,8 @@ type Node struct {
 	svcs   *zones.Services
 	cl     *cluster.Cluster
 	digest atomic.Pointer[string] // the config digest beats carry
+	// peersApplied is each member's applied index as last asked.
+	peersApplied atomic.Pointer[map[string]uint64]
 
 	routed       chan struct{} // closed once the first routing view is in the store
 	shuttingDown atomic.Bool
@@ -125,7 +127,8 @@ func build(o Options, lc *loaded) (*Node, error) {
 	if err != nil {
 		return nil, cfgErr(err)
 	}
-	n := &Node{opts: o, lc: lc, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
+	n := &Node{opts: o, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
+	n.cur.Store(lc)
 	n.obs = newObserver(cfg.Node.ID, cfg.Cluster.WriteTimeout.Duration, log)
 	n.store = zones.NewStore(zones.StoreOptions{FS: lc.zfs.fsys, Dir: lc.zfs.dir, Root: lc.zfs.root, Logger: log, Registry: reg})
 	if err := n.store.Load(); err != nil {
@@ -154,7 +157,7 @@ func build(o Options, lc *loaded) (*Node, error) {
 func (n *Node) Logger() *slog.Logger { return n.log }
 
 // Config is the configuration the node runs with (the last good one).
-func (n *Node) Config() *config.Config { return n.lc.cfg }
+func (n *Node) Config() *config.Config { return n.cur.Load().cfg }
 
 // Ready reports why the node should not be sent traffic, or nil.
 func (n *Node) Ready() error {
@@ -177,7 +180,7 @@ func (n *Node) Ready() error {
 // stop HTTP (last, so that metrics stay readable meanwhile). hup delivers
 // reload requests; nil means SIGHUP.
 func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
-	cfg := n.lc.cfg
+	cfg := n.cur.Load().cfg
 	stateDir, cleanup, err := n.stateDir()
 	if err != nil {
 		return err
@@ -200,16 +203,22 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		}
 		return nil
 	}
-	if err := n.dns.Start(); err != nil {
-		return errors.Join(fmt.Errorf("dns listen: %w", err), stopCluster())
-	}
+	// HTTP first, so that /readyz says "not ready" rather than nothing
+	// while the nameserver comes up.
 	if cfg.HTTP.Listen.IsValid() {
 		n.http, err = web.Listen(cfg.HTTP.Listen.String(), n.webOptions(cfg))
 		if err != nil {
-			return errors.Join(err, n.shutdownDNS(), stopCluster())
+			return errors.Join(err, stopCluster())
 		}
 	}
+	if err := n.dns.Start(); err != nil {
+		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
+	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
+	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
+	if len(cfg.Cluster.Nodes) > 1 {
+		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
+	}
 	probeCtx, stopProbes := context.WithCancel(context.Background())
 	probesDone := make(chan error, 1)
 	go func() { probesDone <- n.prober.Run(probeCtx) }()
@@ -228,16 +237,21 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 	if err := <-probesDone; err != nil {
 		errs = append(errs, fmt.Errorf("health checks stopped: %w", err))
 	}
-	errs = append(errs, stopCluster())
-	if n.http != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := n.http.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-		}
-		cancel()
-	}
+	errs = append(errs, stopCluster(), n.shutdownHTTP())
 	n.log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+func (n *Node) shutdownHTTP() error {
+	if n.http == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.http.Shutdown(ctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) shutdownDNS() error {
@@ -273,7 +287,7 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 		hup = relay
 	}
 	var tick <-chan time.Time
-	if d := n.lc.cfg.Zones.ReloadInterval.Duration; d > 0 {
+	if d := n.cur.Load().cfg.Zones.ReloadInterval.Duration; d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
 		tick = t.C
@@ -344,7 +358,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	for _, w := range cfg.Warnings {
 		n.log.Warn("config: " + w)
 	}
-	for _, k := range restartKeys(n.lc.cfg, cfg) {
+	for _, k := range restartKeys(n.cur.Load().cfg, cfg) {
 		n.log.Warn("config change needs a restart to take effect", "key", k)
 	}
 	if !reflect.DeepEqual(spec, n.spec) {
@@ -363,7 +377,8 @@ func (n *Node) reloadConfig(ctx context.Context) {
 		n.log.Error("config reload: cluster membership", "err", err)
 	}
 	n.store.SetServices(svcs) // conflicts were checked above
-	n.lc, n.checks, n.svcs = lc, checks, svcs
+	n.cur.Store(lc)
+	n.checks, n.svcs = checks, svcs
 	n.setDigest()
 	n.log.Info("config reloaded", "file", cfg.File, "checks", len(checks), "services", svcs.Len())
 }

@@ -129,3 +129,48 @@ func (o *observer) run(ctx context.Context, sub submitter) {
 		}
 	}
 }
+
+// refreshSync re-sends a sync check's verdict whose reason changed while the
+// verdict did not: health reports only changes of verdict, but the value a
+// replication check reads ("items_behind = 12") is what an operator and the
+// promote guard's refusal must quote, and it moves while the check keeps
+// failing (a site that was unreachable, then up and 12 behind).
+func (o *observer) refreshSync(statuses []health.Status) {
+	var evs []failover.Event
+	o.mu.Lock()
+	for _, st := range statuses {
+		if !st.Sync || (st.Verdict != health.InSync && st.Verdict != health.NotInSync) {
+			continue
+		}
+		cur, ok := o.current[st.Key]
+		if !ok || cur.Verdict != st.Verdict || cur.Reason == st.Reason {
+			continue
+		}
+		cur.Reason = st.Reason
+		o.current[st.Key] = cur
+		evs = append(evs, toEvent(o.node, cur))
+	}
+	o.pending = append(o.pending, evs...)
+	o.mu.Unlock()
+	if len(evs) > 0 {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// refreshLoop calls refreshSync with the scheduler's state every interval
+// until ctx ends.
+func (o *observer) refreshLoop(ctx context.Context, interval time.Duration, snapshot func() []health.Status) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			o.refreshSync(snapshot())
+		}
+	}
+}

@@ -79,7 +79,8 @@ func validate(lc *loaded) (*Report, error) {
 	if err := store.SetServices(svcs); err != nil {
 		return nil, cfgErr(fmt.Errorf("%s: services: %w", cfg.File, err))
 	}
-	n := &Node{lc: lc}
+	n := &Node{}
+	n.cur.Store(lc)
 	n.setDigest()
 	r := &Report{File: cfg.File, Sites: len(cfg.Sites), Checks: len(checks), Services: svcs.Len(),
 		Warnings: cfg.Warnings, Digest: n.digestString()}

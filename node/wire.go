@@ -68,7 +68,7 @@ func clusterOptions(cfg *config.Config, spec failover.Spec, stateDir string, dig
 // stateDir returns node.state_dir, or a temporary directory (removed by
 // cleanup) when it is unset, as for the demo.
 func (n *Node) stateDir() (dir string, cleanup func(), err error) {
-	if d := n.lc.cfg.Node.StateDir; d != "" {
+	if d := n.cur.Load().cfg.Node.StateDir; d != "" {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return "", nil, fmt.Errorf("node.state_dir: %w", err)
 		}
@@ -86,7 +86,7 @@ func (n *Node) stateDir() (dir string, cleanup func(), err error) {
 // files the node serves.
 func (n *Node) setDigest() {
 	var data [][]byte
-	zfs := n.lc.zfs
+	zfs := n.cur.Load().zfs
 	entries, err := fs.ReadDir(zfs.fsys, zfs.dir)
 	if err == nil {
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
@@ -100,7 +100,7 @@ func (n *Node) setDigest() {
 			}
 		}
 	}
-	d := n.lc.cfg.Digest(data...)
+	d := n.cur.Load().cfg.Digest(data...)
 	n.digest.Store(&d)
 }
 
@@ -142,9 +142,15 @@ type backend struct{ n *Node }
 
 func (b *backend) View() *web.View {
 	v := b.n.cl.View()
-	cfg := b.n.lc.cfg
-	wv := &web.View{Index: v.Index, State: v.State, Leader: v.Leader, Quorum: v.HasQuorum && v.Halted == "",
-		Applied: map[string]uint64{cfg.Node.ID: v.Index}, TTL: map[string]time.Duration{}}
+	cfg := b.n.cur.Load().cfg
+	wv := &web.View{Index: v.Index, State: v.State, Leader: v.Leader, Quorum: v.HasQuorum && v.Halted == "", Halted: v.Halted,
+		Applied: map[string]uint64{}, TTL: map[string]time.Duration{}}
+	if m := b.n.peersApplied.Load(); m != nil {
+		for id, i := range *m {
+			wv.Applied[id] = i
+		}
+	}
+	wv.Applied[cfg.Node.ID] = v.Index
 	for name, s := range cfg.Services {
 		wv.TTL[name] = s.TTL.Duration
 	}
@@ -167,4 +173,22 @@ func (b *backend) Submit(ctx context.Context, c failover.Command) (web.Applied, 
 func (b *backend) WaitAll(ctx context.Context, index uint64) error {
 	_, err := b.n.cl.WaitAll(ctx, index)
 	return err
+}
+
+// pollApplied asks the other members how far they have applied the log,
+// every interval until ctx ends, for the status documents' nodes list.
+func (n *Node) pollApplied(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		actx, cancel := context.WithTimeout(ctx, interval)
+		m, _ := n.cl.WaitAll(actx, 0) // index 0: nobody waits; unreachable members are left out
+		cancel()
+		n.peersApplied.Store(&m)
+	}
 }

@@ -166,7 +166,7 @@ func (a *admin) command(w http.ResponseWriter, r *http.Request, op string) {
 	out := api.CommandResult{Command: c.String(), Actor: c.Actor, Index: res.Index, Epoch: res.Epoch, Applied: applied, Entries: []api.HistoryEntry{}}
 	entries := res.Entries
 	if entries == nil {
-		entries = a.findEntries(c, res.Index)
+		entries = a.findEntries(ctx, c, res.Index)
 	}
 	for _, e := range entries {
 		out.Entries = append(out.Entries, entryOf(e))
@@ -176,8 +176,20 @@ func (a *admin) command(w http.ResponseWriter, r *http.Request, op string) {
 
 // findEntries finds a command's history entries in the view when the
 // backend did not return them: the newest command entries of the same actor
-// and op, recorded at one instant, once the view has reached index.
-func (a *admin) findEntries(c failover.Command, index uint64) []failover.Entry {
+// and op, recorded at one instant. On a node that forwarded the command it
+// first waits (bounded by ctx) for its own view to reach index.
+func (a *admin) findEntries(ctx context.Context, c failover.Command, index uint64) []failover.Entry {
+	for {
+		ch := a.o.Backend.Changed()
+		if a.o.Backend.View().Index >= index {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	cur := a.r.get()
 	if cur.view.Index < index || cur.fstatus == nil {
 		return nil

@@ -432,9 +432,9 @@ func TestLimiterBounded(t *testing.T) {
 // TestRefusalBlocker checks the fallback that finds check and value when
 // the guard's error is not about the target site's own state.
 func TestRefusalBlocker(t *testing.T) {
-	err := &failover.CommandError{Command: "drain dallas", Refused: true, Msg: "route cas/default would have no healthy undrained site"}
-	if c, o := refusalBlocker(err, failover.Command{Op: failover.OpDrain, Site: "dallas"}, nil); c != "guard" || o != err.Msg {
-		t.Errorf("drain: %q %q", c, o)
+	err := &failover.CommandError{Command: "promote dallas", Refused: true, Msg: "dallas is not the first preference of any route"}
+	if c, o := refusalBlocker(err, failover.Command{Op: failover.OpPromote, Site: "dallas"}, nil); c != "guard" || o != err.Msg {
+		t.Errorf("unknown refusal: %q %q", c, o)
 	}
 	var ce error = blockingErr{}
 	if c, o := refusalBlocker(ce, failover.Command{Op: failover.OpPromote, Site: "dallas"}, nil); c != "lag" || o != "300s" {
@@ -484,5 +484,45 @@ func TestHalted(t *testing.T) {
 	resp.Body.Close()
 	if s.Halted != v.Halted {
 		t.Errorf("status halted = %q", s.Halted)
+	}
+}
+
+// TestRefusedDrain: a refused drain names the check of the site it would
+// move to, or the route left without a site.
+func TestRefusedDrain(t *testing.T) {
+	e := newEnv(t, failover.Manual, failover.Manual, nil)
+	e.site("losangeles", false, t0.Add(time.Minute))
+	code, body := e.do("POST", "/api/v1/drain", opToken, `{"site":"dallas"}`)
+	if b := decodeErr(t, body); code != 409 || b.Check != "route" || b.Observed != "cas/default has no other up, undrained site" {
+		t.Errorf("drain with no standby: %d %+v", code, b)
+	}
+	e.site("losangeles", true, t0.Add(2*time.Minute))
+	e.sync("losangeles", false, "lag=300s", t0.Add(2*time.Minute))
+	code, body = e.do("POST", "/api/v1/drain", opToken, `{"site":"dallas"}`)
+	if b := decodeErr(t, body); code != 409 || b.Check != "replication" || b.Observed != "not_in_sync: lag=300s" {
+		t.Errorf("drain to a resyncing standby: %d %+v", code, b)
+	}
+}
+
+// noEntries is a backend that, as a cluster does, does not return the
+// entries a command added.
+type noEntries struct{ *Memory }
+
+func (b noEntries) Submit(ctx context.Context, c failover.Command) (Applied, error) {
+	a, err := b.Memory.Submit(ctx, c)
+	a.Entries = nil
+	return a, err
+}
+
+func TestEntriesFoundInView(t *testing.T) {
+	e := newEnv(t, failover.Manual, failover.Manual, nil)
+	e2 := newEnvOn(t, e, func(o *Options) { o.Backend = noEntries{e.mem} })
+	code, body := e2.do("POST", "/api/v1/failover", opToken, `{"service":"cas","site":"losangeles","reason":"r"}`)
+	var r api.CommandResult
+	if err := json.Unmarshal([]byte(body), &r); code != 200 || err != nil {
+		t.Fatalf("%d %v %s", code, err, body)
+	}
+	if len(r.Entries) != 1 || r.Entries[0].To != "losangeles" || r.Entries[0].Actor != "alice" {
+		t.Errorf("entries = %+v", r.Entries)
 	}
 }

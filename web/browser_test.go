@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,7 @@ func requireChromium(t *testing.T) string {
 // (go test -artifacts).
 func TestPageInBrowser(t *testing.T) {
 	exe := requireChromium(t)
-	e := newEnv(t, failover.Manual, failover.Manual, func(o *Options) { o.PageRefresh = time.Second })
+	e := newEnv(t, failover.Manual, failover.Manual, func(o *Options) { o.PageRefresh = 2 * time.Second })
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(390, 844),
@@ -41,25 +42,34 @@ func TestPageInBrowser(t *testing.T) {
 	defer cancelA()
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 
 	const dot = `document.querySelector('#site-cas-default-dallas > .dot')`
-	// look waits (polling the DOM across the page's own refreshes) until
-	// Dallas's entry has the class, then reads its dot's colour and takes a
-	// screenshot.
+	// look waits until Dallas's entry has the class, then reads its dot's
+	// colour and takes a screenshot. The page reloads itself, and a step
+	// that meets a reload fails ("execution context destroyed"): each step
+	// is retried on the next tick until the deadline.
 	look := func(class, png string) string {
 		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.WaitVisible(`#site-cas-default-dallas.`+class)); err != nil {
+		var colour string
+		var shot []byte
+		err := retry(ctx, func(ctx context.Context) error {
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('#site-cas-default-dallas')||{}).className||""`))
+			if err != nil {
+				return err
+			}
+			if got != class {
+				return fmt.Errorf("dallas is %q", got)
+			}
+			if colour, err = chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(`+dot+`).backgroundColor`)); err != nil {
+				return err
+			}
+			shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			return err
+		})
+		if err != nil {
 			t.Fatalf("waiting for dallas to be %s: %v", class, err)
-		}
-		colour, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(`+dot+`).backgroundColor`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
 		}
 		save(t, png, shot)
 		return colour
@@ -70,7 +80,11 @@ func TestPageInBrowser(t *testing.T) {
 	if c := look("g", "page-up.png"); c != "rgb(26, 127, 55)" {
 		t.Errorf("dallas's dot is %s while up, want green rgb(26, 127, 55)", c)
 	}
-	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	var overflow bool
+	err := retry(ctx, func(ctx context.Context) (err error) {
+		overflow, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		return err
+	})
 	if err != nil || overflow {
 		t.Errorf("the page is wider than a 390 px phone screen (%v)", err)
 	}
@@ -92,4 +106,24 @@ func save(t *testing.T, name string, b []byte) {
 		t.Error(err)
 	}
 	t.Logf("screenshot: %s", p)
+}
+
+// retry runs step every 100 ms, each try bounded to 10 s, until it succeeds
+// or ctx ends; it returns the last error.
+func retry(ctx context.Context, step func(context.Context) error) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := step(sctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
 }

@@ -56,7 +56,7 @@ func routeClass(r api.Route) string {
 	switch r.Condition {
 	case "normal":
 		return "g"
-	case "all_down", "awaiting_operator":
+	case "all_down", "awaiting_operator", "stranded":
 		return "r"
 	}
 	return "a"

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -244,6 +245,11 @@ func routeBlocked(st *failover.Status, svc failover.ServiceStatus, r failover.Ro
 	return out
 }
 
+var (
+	moveTarget = regexp.MustCompile(`would move to (\S+?):`)
+	noSite     = regexp.MustCompile(`route (\S+) would have no healthy undrained site`)
+)
+
 // refusalBlocker finds the check and value behind a refused command: the
 // error's own Blocking method when it has one, else the target site's first
 // blocker when the guard's message names it, else the message itself.
@@ -257,15 +263,24 @@ func refusalBlocker(err error, c failover.Command, st *failover.Status) (check, 
 	if errors.As(err, &ce) {
 		msg = ce.Msg
 	}
-	if st != nil && c.Site != "" {
+	target := c.Site
+	if c.Op == failover.OpDrain {
+		// "route cas/default would move to losangeles: <why>"
+		if m := moveTarget.FindStringSubmatch(msg); m != nil {
+			target = m[1]
+		} else if m := noSite.FindStringSubmatch(msg); m != nil {
+			return "route", m[1] + " has no other up, undrained site"
+		}
+	}
+	if st != nil && target != "" {
 		var b api.Blocker
 		ok := false
 		if c.Op == failover.OpMarkSynced {
 			if i := slices.IndexFunc(st.Sites, func(s failover.SiteStatus) bool { return s.Name == c.Site }); i >= 0 {
 				b, ok = healthBlocker(st, &st.Sites[i])
 			}
-		} else if c.Op == failover.OpPromote || c.Op == failover.OpFailover {
-			b, ok = siteBlocker(st, c.Site)
+		} else if c.Op == failover.OpPromote || c.Op == failover.OpFailover || c.Op == failover.OpDrain {
+			b, ok = siteBlocker(st, target)
 		}
 		if ok && (strings.Contains(msg, b.Check) || strings.Contains(msg, strings.SplitN(b.Observed, ":", 2)[0])) {
 			return b.Check, b.Observed

@@ -102,7 +102,8 @@ var componentRank = map[string]int{
 }
 
 // routeComponentStatus maps one route onto a component status: major_outage
-// when all down; under_maintenance when its preferred site is drained (a
+// when all down; partial_outage when stranded (its active site is drained
+// and no other can take over); under_maintenance when its preferred site is drained (a
 // planned move); partial_outage while an operator must act (the active site
 // is down or drained, clients still get its addresses); degraded_performance
 // when it is not on its preferred site (failed over, or waiting for the
@@ -111,6 +112,8 @@ func routeComponentStatus(r api.Route, sites map[string]api.Site) string {
 	switch {
 	case r.Condition == "all_down":
 		return "major_outage"
+	case r.Condition == "stranded":
+		return "partial_outage"
 	case len(r.Sites) > 0 && sites[r.Sites[0]].Admin == "drained":
 		return "under_maintenance"
 	case r.Condition == "awaiting_operator":
@@ -268,7 +271,7 @@ func incidentsOf(st *api.Status, hist []api.HistoryEntry, comp map[string]spComp
 			switch r.Condition {
 			case "all_down":
 				inc.Status, inc.Impact = "investigating", "critical"
-			case "awaiting_operator":
+			case "awaiting_operator", "stranded":
 				if inc.Impact != "critical" {
 					inc.Status, inc.Impact = "investigating", "major"
 				}

@@ -293,3 +293,22 @@ func TestStatuspageDrain(t *testing.T) {
 	}
 	checkSP(t, e, spWant{component: "operational", indicator: "none", incidents: []string{"resolved"}})
 }
+
+// TestStatuspageStranded: a forced drain of the only healthy site leaves the
+// route stranded on it: a partial outage, red on the page.
+func TestStatuspageStranded(t *testing.T) {
+	e := newEnv(t, failover.Auto, failover.Manual, nil)
+	e.site("losangeles", false, t0.Add(time.Minute))
+	e.clock.Set(t0.Add(2 * time.Minute))
+	if code, body := e.do("POST", "/api/v1/drain", opToken, `{"site":"dallas","force":true,"reason":"power work"}`); code != 200 {
+		t.Fatalf("forced drain: %d %s", code, body)
+	}
+	st := e.mem.View().State.Status()
+	if c := st.Services[0].Routes[0].Condition; c != failover.Stranded {
+		t.Fatalf("condition = %s, want stranded", c)
+	}
+	checkSP(t, e, spWant{component: "partial_outage", indicator: "major"})
+	if c := liClass(t, mustGet(t, e, "/"), "route-cas-default"); c != "r" {
+		t.Errorf("stranded route is %q on the page, want r", c)
+	}
+}

@@ -21,7 +21,7 @@ type viewCollector struct {
 }
 
 var (
-	conditions = []string{"normal", "failed_over", "frozen", "awaiting_operator", "all_down"}
+	conditions = []string{"normal", "failed_over", "frozen", "awaiting_operator", "stranded", "all_down"}
 	healths    = []string{"up", "down", "unknown"}
 	syncs      = []string{"in_sync", "resyncing", "unknown"}
 	admins     = []string{"active", "drained"}
@@ -33,7 +33,7 @@ func newViewCollector(r *renderer) *viewCollector {
 	}
 	return &viewCollector{
 		r:              r,
-		condition:      d("route_condition", "1 for the route's present condition (normal, failed_over, frozen, awaiting_operator, all_down), 0 for the others.", "service", "route", "condition"),
+		condition:      d("route_condition", "1 for the route's present condition (normal, failed_over, frozen, awaiting_operator, stranded, all_down), 0 for the others.", "service", "route", "condition"),
 		conditionSince: d("route_condition_since_timestamp_seconds", "When the route's present condition began (Unix time).", "service", "route"),
 		active:         d("route_active", "1 for the route's active site, 0 for its other sites.", "service", "route", "site"),
 		epoch:          d("route_epoch", "The route's epoch: it increments with each decision or command that moves it.", "service", "route"),

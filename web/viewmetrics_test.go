@@ -18,13 +18,14 @@ func TestViewMetrics(t *testing.T) {
 # TYPE geodnsd_failover_route_active gauge
 geodnsd_failover_route_active{route="default",service="cas",site="dallas"} 0
 geodnsd_failover_route_active{route="default",service="cas",site="losangeles"} 1
-# HELP geodnsd_failover_route_condition 1 for the route's present condition (normal, failed_over, frozen, awaiting_operator, all_down), 0 for the others.
+# HELP geodnsd_failover_route_condition 1 for the route's present condition (normal, failed_over, frozen, awaiting_operator, stranded, all_down), 0 for the others.
 # TYPE geodnsd_failover_route_condition gauge
 geodnsd_failover_route_condition{condition="all_down",route="default",service="cas"} 0
 geodnsd_failover_route_condition{condition="awaiting_operator",route="default",service="cas"} 0
 geodnsd_failover_route_condition{condition="failed_over",route="default",service="cas"} 1
 geodnsd_failover_route_condition{condition="frozen",route="default",service="cas"} 0
 geodnsd_failover_route_condition{condition="normal",route="default",service="cas"} 0
+geodnsd_failover_route_condition{condition="stranded",route="default",service="cas"} 0
 # HELP geodnsd_failover_route_epoch The route's epoch: it increments with each decision or command that moves it.
 # TYPE geodnsd_failover_route_epoch gauge
 geodnsd_failover_route_epoch{route="default",service="cas"} 1

@@ -47,14 +47,18 @@ type service struct {
 	Service
 	names  []string // canonical
 	routes []string
+	table  *geo.Table // the router compiled over the locator, nil if it cannot be
 }
 
-// NewServices compiles services. loc may be nil (no geo database): every
+// NewServices compiles services; a router that does not read the ASN
+// database is compiled over loc into a [geo.Table] (a walk of the whole
+// city database per such service). loc may be nil (no geo database): every
 // client then has the zero [geo.Location], so only a router's default
 // route (and no prefix rule) applies. It refuses, with every problem
 // joined and each naming the service: an empty or duplicate service name,
-// an invalid DNS name, a wildcard name, a name bound to two services, and a
-// TTL above 2^31-1 (RFC 2181 §8).
+// an invalid DNS name, a wildcard name, a name bound to two services, a
+// TTL above 2^31-1 (RFC 2181 §8), and more than 256 routes (a route index
+// is one byte of the server's cache key).
 func NewServices(loc *geo.Locator, list []Service) (*Services, error) {
 	s := &Services{locator: loc, byName: map[string]int{}}
 	var errs []error
@@ -77,6 +81,10 @@ func NewServices(loc *geo.Locator, list []Service) (*Services, error) {
 			c.routes = sv.Router.Routes()
 			city, asn := sv.Router.Needs()
 			s.needCity, s.needASN = s.needCity || city, s.needASN || asn
+			c.table = sv.Router.Compile(loc)
+		}
+		if len(c.routes) > 256 {
+			errs = append(errs, fmt.Errorf("%s: %d routes: at most 256", where, len(c.routes)))
 		}
 		if len(sv.Names) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no names", where))
@@ -442,6 +450,18 @@ func (s *Snapshot) Locate(client netip.Addr) geo.Location {
 // decision (see [geo.Router.Route]).
 func (s *Snapshot) Route(svc int, loc *geo.Location) (route, scope int) {
 	return s.svcs.list[svc].Router.Route(loc)
+}
+
+// RouteAddr is Route for the client at addr without a Location, from the
+// service's compiled [geo.Table]: the same route, and the widest exact
+// scope. ok is false when the service has no table or the table does not
+// cover addr: then Locate and Route decide.
+func (s *Snapshot) RouteAddr(svc int, addr netip.Addr) (route, scope int, ok bool) {
+	t := s.svcs.list[svc].table
+	if t == nil {
+		return 0, 0, false
+	}
+	return t.Route(addr)
 }
 
 // Static reports whether service svc answers every client the same.

@@ -6,7 +6,7 @@
 // before and independently of the node's configuration. With -gen it writes
 // a dnsperf -B query file instead (2-byte length + message, as over TCP).
 //
-//	servicesd -listen 127.0.0.1:5300 -zones DIR -city CITY.mmdb [-asn ASN.mmdb] [-sockets N]
+//	servicesd -listen 127.0.0.1:5300 -zones DIR -city CITY.mmdb [-asn ASN.mmdb] [-sockets N] [-cpuprofile FILE]
 //	servicesd -gen FILE -city CITY.mmdb [-n 20000]
 //
 // The service: "www" at www.<zone>, route "eu" (continent EU) -> london
@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sockets := fs.Int("sockets", 0, "UDP sockets per address (0: one per CPU)")
 	gen := fs.String("gen", "", "write a dnsperf -B query file here and exit")
 	n := fs.Int("n", 20000, "queries in the -gen file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the serving here")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -57,6 +59,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "servicesd:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "servicesd:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := serve(*listen, *dir, fqdn(*origin), *city, *asn, *sockets, stderr); err != nil {
 		fmt.Fprintln(stderr, "servicesd:", err)

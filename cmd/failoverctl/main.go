@@ -53,10 +53,10 @@ func main() {
 	os.Exit(code)
 }
 
-// validate is `failoverctl validate CONFIG`: the offline check, printing
-// what it found on stdout — the very check of `geodnsd -check-config`
-// (node.Validate): the configuration, every zone, every check, the services
-// against the zones, and the digest the node would report.
+// validate is `failoverctl validate CONFIG`: the offline check, the very
+// one `geodnsd -check-config` runs (node.Validate: the configuration, every
+// zone and every check, and how they fit together), printing its report on
+// stdout. A variable so that a test can count on it.
 var validate = func(path string, stdout io.Writer) error {
 	rep, err := node.Validate(node.Source{File: path})
 	if err != nil {

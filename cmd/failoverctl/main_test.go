@@ -414,6 +414,30 @@ func TestValidate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &b); code != 2 || err != nil || !strings.Contains(b.Message, "tcp_idle_timeout") {
 		t.Errorf("validate --json = %d %v %s", code, err, out)
 	}
+	// The same check as geodnsd -check-config: zone data too.
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../../deploy/examples/demo/geodnsd.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone, err := os.ReadFile("../../deploy/examples/demo/zones/example.com.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "zones"), 0o755)
+	os.WriteFile(filepath.Join(dir, "geodnsd.toml"), cfg, 0o644)
+	os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), zone, 0o644)
+	code, out, errs = ctl(t, "validate", filepath.Join(dir, "geodnsd.toml"))
+	if code != 0 || !strings.Contains(out, "zone example.com. serial") {
+		t.Errorf("validate copy of the demo = %d %q %s", code, out, errs)
+	}
+	broken := append(zone, []byte("\nbroken IN A 999.1.1.1\n")...)
+	os.WriteFile(filepath.Join(dir, "zones", "example.com.zone"), broken, 0o644)
+	code, _, errs = ctl(t, "validate", filepath.Join(dir, "geodnsd.toml"))
+	if code != 2 || !strings.Contains(errs, "example.com.zone") {
+		t.Errorf("validate with a broken zone = %d %s", code, errs)
+	}
+
 	code, _, errs = ctl(t, "validate", filepath.Join(t.TempDir(), "missing.toml"))
 	if code != 2 || !strings.Contains(errs, "missing.toml") {
 		t.Errorf("validate missing = %d %s", code, errs)

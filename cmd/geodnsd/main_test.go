@@ -361,3 +361,31 @@ rise = 1
 	n.reload(t)
 	n.waitMetric(t, `geodnsd_health_verdict{check="web"`, true)
 }
+
+// TestFlagsThatExit: -h and -version exit 0; -make-certs writes a CA and a
+// certificate per node, and refuses a malformed -nodes with exit 2.
+func TestFlagsThatExit(t *testing.T) {
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	if code := run(ctx, []string{"-h"}, &out, &errb, nil); code != exitOK || !strings.Contains(errb.String(), "-check-config") {
+		t.Errorf("-h: exit %d, usage %q", code, errb.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"-version"}, &out, &errb, nil); code != exitOK || !strings.HasPrefix(out.String(), "geodnsd ") {
+		t.Errorf("-version: exit %d, %q", code, out.String())
+	}
+	dir := filepath.Join(t.TempDir(), "certs")
+	out.Reset()
+	if code := run(ctx, []string{"-make-certs", dir, "-nodes", "ns1=127.0.0.11,ns2=127.0.0.12"}, &out, &errb, nil); code != exitOK {
+		t.Fatalf("-make-certs: exit %d: %s", code, errb.String())
+	}
+	for _, f := range []string{"ca.pem", "ca-key.pem", "ns1.pem", "ns1-key.pem", "ns2.pem", "ns2-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("-make-certs did not write %s: %v", f, err)
+		}
+	}
+	errb.Reset()
+	if code := run(ctx, []string{"-make-certs", dir, "-nodes", "ns3"}, &out, &errb, nil); code != exitConfig || !strings.Contains(errb.String(), "want id=ip") {
+		t.Errorf("-make-certs with a bad -nodes: exit %d, %q", code, errb.String())
+	}
+}

@@ -140,7 +140,8 @@ type Route struct {
 	// Sites in preference order; Sites[0] is the preferred site.
 	Sites  []string `json:"sites"`
 	Active string   `json:"active"`
-	// Condition: normal | failed_over | frozen | awaiting_operator | all_down.
+	// Condition: normal | failed_over | frozen | awaiting_operator |
+	// stranded | all_down (see failover.Condition).
 	Condition      string `json:"condition"`
 	ConditionSince Time   `json:"condition_since"`
 	Detail         string `json:"detail,omitempty"`
