@@ -4,12 +4,14 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,7 +89,22 @@ type DNS struct {
 	// 1996) when a zone's serial changes; empty (the default): no NOTIFY,
 	// no traffic leaves the node for transfers.
 	Notify []AddrPort `toml:"notify"`
+	// TSIGKeys are the TSIG keys (RFC 8945) queries may be signed with; a
+	// signed query is answered signed, and when keys are listed a transfer
+	// must be signed with one of them. Empty (the default): none.
+	TSIGKeys []TSIGKey `toml:"tsig_keys"`
 }
+
+// TSIGKey is one TSIG key: { name = "xfr.example.com.", algorithm =
+// "hmac-sha256", secret = "<base64>" }.
+type TSIGKey struct {
+	Name      string `toml:"name"`
+	Algorithm string `toml:"algorithm"`
+	Secret    string `toml:"secret"`
+}
+
+// tsigAlgorithms are the HMAC algorithms of RFC 8945 §6 a key may use.
+var tsigAlgorithms = []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-md5.sig-alg.reg.int"}
 
 // Zones configures where zone files are read from.
 type Zones struct {
@@ -304,6 +321,23 @@ func (c *Config) finish(v *validator) {
 			v.errorf(key, "%s is listed twice (also at dns.listen[%d])", a, j)
 		}
 		seen[a.String()] = i
+	}
+	keyNames := map[string]int{}
+	for i, k := range c.DNS.TSIGKeys {
+		key := fmt.Sprintf("dns.tsig_keys[%d]", i)
+		name := strings.ToLower(strings.TrimSuffix(k.Name, "."))
+		if !isHostName(k.Name) {
+			v.errorf(key+".name", "%q is not a domain name", k.Name)
+		} else if j, dup := keyNames[name]; dup {
+			v.errorf(key+".name", "key %q is listed twice (also at dns.tsig_keys[%d])", k.Name, j)
+		}
+		keyNames[name] = i
+		if !slices.Contains(tsigAlgorithms, strings.ToLower(strings.TrimSuffix(k.Algorithm, "."))) {
+			v.errorf(key+".algorithm", "%q: want one of %s", k.Algorithm, strings.Join(tsigAlgorithms, ", "))
+		}
+		if b, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || len(b) == 0 {
+			v.errorf(key+".secret", "not a base64 secret")
+		}
 	}
 	for i, a := range c.DNS.Notify {
 		if a.Port() == 0 {

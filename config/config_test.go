@@ -64,6 +64,10 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"syntax", "[node]\nid = \"ns1\n", []string{"f.toml:2:"}},
 		{"nsid over the server's limit", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nnsid = \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"\n",
 			[]string{"f.toml:5: dns.nsid: 129 bytes: at most 128"}},
+		{"tsig key", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\ntsig_keys = [{ name = \"xfr.key\", algorithm = \"hmac-sha999\", secret = \"c2VjcmV0\" }]\n",
+			[]string{"f.toml:5: dns.tsig_keys[0].algorithm: \"hmac-sha999\": want one of"}},
+		{"notify without port", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nnotify = [\"192.0.2.53:0\"]\n",
+			[]string{"f.toml:5: dns.notify[0]: 192.0.2.53:0: give the secondary's port"}},
 		{"bad log level", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\n[log]\nlevel = \"loud\"\n",
 			[]string{"f.toml:6:", "bad log level"}},
 	}

@@ -21,7 +21,8 @@ type handler struct {
 	identity string // TXT presentation form, "" = REFUSED
 	version  string
 	zones    *zoneNames
-	xfrAllow []netip.Prefix // addresses allowed to transfer zones
+	xfrAllow []netip.Prefix     // addresses allowed to transfer zones
+	keys     map[string]TSIGKey // TSIG keys by lower-case FQDN name
 
 	log       *slog.Logger
 	replyErrs atomic.Uint64 // replies that failed to build
@@ -32,15 +33,16 @@ type handler struct {
 // worker answers packets for one goroutine: it owns its scratch request,
 // key and pack buffers, its reply cache (nil: no caching) and its counters.
 type worker struct {
-	h     *handler
-	proto proto
-	cache *cache
-	ctr   *counters
-	req   request
-	key   [maxKeyLen]byte
-	pack  []byte   // dns.Msg.PackBuffer scratch, miss path only
-	ede   int      // Extended DNS Error info code for the OPT of this reply, -1 none
-	xfr   [][]byte // a zone transfer's messages after the first (TCP), written by the caller
+	h       *handler
+	proto   proto
+	cache   *cache
+	ctr     *counters
+	req     request
+	key     [maxKeyLen]byte
+	pack    []byte   // dns.Msg.PackBuffer scratch, miss path only
+	ede     int      // Extended DNS Error info code for the OPT of this reply, -1 none
+	xfr     [][]byte // a zone transfer's messages after the first (TCP), written by the caller
+	tsigKey string   // the key that signed the current query ("" none), while it is answered
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -138,10 +140,16 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 		q.flags &= opcodeMask << opcodeShift
 		return w.errorReply(dst, msg, dns.RcodeNotImplemented)
 	case vBadKey:
-		return w.badKey(dst, msg)
+		return w.signed(dst, msg, from)
 	case vBadVers:
 		return w.errorReply(dst, msg, dns.RcodeBadVers)
 	}
+	return w.dispatch(dst, msg, from)
+}
+
+// dispatch answers a well-formed query by its type: transfers, or an answer.
+func (w *worker) dispatch(dst, msg []byte, from netip.Addr) []byte {
+	q := &w.req
 	switch q.qtype {
 	case typeAXFR:
 		// NSD: AXFR over UDP is NOTIMP; over TCP it is refused unless
@@ -149,13 +157,13 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 		if w.proto == protoUDP {
 			return w.errorReply(dst, msg, dns.RcodeNotImplemented)
 		}
-		if w.h.transferAllowed(from) {
+		if w.h.transferAllowed(from) && w.keyOK() {
 			return w.transfer(dst, msg)
 		}
 		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	case typeIXFR:
-		if w.proto == protoTCP && w.h.transferAllowed(from) {
+		if w.proto == protoTCP && w.h.transferAllowed(from) && w.keyOK() {
 			return w.transfer(dst, msg) // RFC 1995 §4: a full transfer answers IXFR
 		}
 		w.ede = edeProhibited
@@ -194,18 +202,13 @@ func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
 	return dst
 }
 
-// badKey answers a query signed with a key we do not know (we know none):
-// NOTAUTH, unsigned, with a TSIG RR that copies the query's key name,
-// algorithm, time and original ID, carries no MAC and the error BADKEY
-// (RFC 8945 §5.2). The TSIG comes after the OPT, as the last record.
-func (w *worker) badKey(dst, msg []byte) []byte {
+// tsigError answers a signed query whose key we do not know (BADKEY) or
+// whose MAC or time does not verify (BADSIG, BADTIME): NOTAUTH, unsigned,
+// with a TSIG RR that copies the query's key name, algorithm, time and
+// original ID, carries no MAC and the error (RFC 8945 §5.2). The TSIG comes
+// after the OPT, as the last record.
+func (w *worker) tsigError(dst, msg []byte, t *dns.TSIG, tsigErr uint16) []byte {
 	q := &w.req
-	rr, _, err := dns.UnpackRR(msg[:q.tsigEnd], q.tsigOff)
-	t, ok := rr.(*dns.TSIG)
-	if err != nil || !ok {
-		w.ctr.malformed.Add(1)
-		return w.errorReply(dst, msg, dns.RcodeFormatError)
-	}
 	start := len(dst)
 	q.hasQ = false // as NSD: no question in a BADKEY reply
 	dst = w.errorReply(dst, msg, dns.RcodeNotAuth)
@@ -215,7 +218,7 @@ func (w *worker) badKey(dst, msg []byte) []byte {
 		TimeSigned: t.TimeSigned,
 		Fudge:      t.Fudge,
 		OrigId:     t.OrigId,
-		Error:      dns.RcodeBadKey,
+		Error:      tsigErr,
 	}
 	buf := make([]byte, 512)
 	n, err := dns.PackRR(out, buf, 0, nil, false)

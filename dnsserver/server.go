@@ -18,6 +18,7 @@ package dnsserver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +26,13 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/geodnsd/geodnsd/config"
@@ -55,6 +58,11 @@ type Options struct {
 	// our zones over TCP (AXFR, and IXFR answered in full); nil: none, every
 	// transfer is REFUSED (with EDE 18 Prohibited), as NSD does.
 	TransferAllow []netip.Prefix
+	// TSIGKeys are the keys queries may be signed with (RFC 8945); a signed
+	// query is answered signed. When keys are given, a transfer must also
+	// be signed with one of them. A query signed with another key gets
+	// NOTAUTH with BADKEY.
+	TSIGKeys []TSIGKey
 	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a zone's
 	// serial changes; nil (the default): no NOTIFY, nothing is sent.
 	Notify []netip.AddrPort
@@ -168,6 +176,16 @@ func New(o Options) (*Server, error) {
 		zones:    newZoneNames(),
 		log:      o.Logger,
 		xfrAllow: o.TransferAllow,
+		keys:     map[string]TSIGKey{},
+	}
+	for _, k := range o.TSIGKeys {
+		if !validHMAC(k.Algorithm) {
+			return nil, fmt.Errorf("dns server: tsig key %s: unknown algorithm %q", k.Name, k.Algorithm)
+		}
+		if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || k.Secret == "" {
+			return nil, fmt.Errorf("dns server: tsig key %s: secret is not base64", k.Name)
+		}
+		s.h.keys[strings.ToLower(dns.Fqdn(k.Name))] = k
 	}
 	if o.NSID != "" {
 		s.h.nsid = []byte(o.NSID)
@@ -352,4 +370,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("dns server stopped")
 	return err
+}
+
+// validHMAC reports whether alg names an HMAC algorithm miekg/dns signs with.
+func validHMAC(alg string) bool {
+	switch strings.ToLower(dns.Fqdn(alg)) {
+	case dns.HmacSHA1, dns.HmacSHA224, dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512, dns.HmacMD5:
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -52,4 +53,68 @@ func TestTSIGUnknownKey(t *testing.T) {
 		m.SetEdns0(1232, false)
 	})
 	check(t, s.newUDPWorker().respond(nil, req), 91, want{rcode: 1, hdrRcode: 1, flags: "qr"})
+}
+
+// TestTSIGKnownKey: a query signed with a configured key is answered and
+// the reply signed (it verifies against the query's MAC); a wrong MAC is
+// NOTAUTH with BADSIG; with keys configured a transfer must be signed, and
+// each of its messages is signed (miekg/dns's client verifies the chain).
+func TestTSIGKnownKey(t *testing.T) {
+	const name, secret = "xfr.key.", "c2VjcmV0LWtleS1mb3ItZ2VvZG5zZC10ZXN0cw=="
+	key := TSIGKey{Name: "XFR.key", Algorithm: dns.HmacSHA256, Secret: secret}
+	s := startServer(t, Options{
+		Source:        newSource(t, fitZone),
+		Listen:        []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
+		TransferAllow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		TSIGKeys:      []TSIGKey{key},
+	}, false)
+	addr := s.TCPAddrs()[0].String()
+
+	c := &dns.Client{Net: "tcp", TsigSecret: map[string]string{name: secret}}
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeSOA)
+	m.SetTsig(name, dns.HmacSHA256, 300, time.Now().Unix())
+	r, _, err := c.Exchange(m, addr) // verifies the reply's TSIG
+	if err != nil {
+		t.Fatalf("signed SOA query: %v", err)
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.IsTsig() == nil || r.IsTsig().Error != 0 {
+		t.Fatalf("signed SOA reply:\n%v", r)
+	}
+
+	bad := &dns.Client{Net: "tcp", TsigSecret: map[string]string{name: "d3Jvbmctc2VjcmV0"}}
+	m.SetTsig(name, dns.HmacSHA256, 300, time.Now().Unix())
+	r, _, _ = bad.Exchange(m, addr)
+	if r == nil || r.Rcode != dns.RcodeNotAuth || r.IsTsig() == nil || r.IsTsig().Error != dns.RcodeBadSig {
+		t.Fatalf("wrong secret: want NOTAUTH with BADSIG, got\n%v", r)
+	}
+
+	for _, signedXfr := range []bool{true, false} {
+		ax := new(dns.Msg)
+		ax.SetAxfr("example.com.")
+		tr := &dns.Transfer{}
+		if signedXfr {
+			tr.TsigSecret = map[string]string{name: secret}
+			ax.SetTsig(name, dns.HmacSHA256, 300, time.Now().Unix())
+		}
+		env, err := tr.In(ax, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records, msgs := 0, 0
+		var xerr error
+		for e := range env {
+			msgs++
+			if e.Error != nil {
+				xerr = e.Error
+			}
+			records += len(e.RR)
+		}
+		switch {
+		case signedXfr && (xerr != nil || msgs < 3 || records < 1200):
+			t.Errorf("signed AXFR: %d messages, %d records, error %v", msgs, records, xerr)
+		case !signedXfr && (xerr == nil || xerr.Error() != "dns: bad xfr rcode: 5"):
+			t.Errorf("unsigned AXFR with keys configured: error %v, want REFUSED", xerr)
+		}
+	}
 }

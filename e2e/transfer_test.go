@@ -22,8 +22,9 @@ www  A   192.0.2.%d
 %s`
 
 // TestTransferToNSDSecondary: a real NSD, configured as a secondary of
-// geodnsd for every corpus zone (request-xfr; its refresh timer held at an
-// hour, so only a NOTIFY makes it look again), pulls the zones over TCP and
+// geodnsd for every corpus zone (request-xfr with a TSIG key, which geodnsd
+// then requires; its refresh timer held at an hour, so only a NOTIFY makes
+// it look again), pulls the zones over TCP, signed, and
 // then answers every query of the corpus as NSD answers from the zone
 // files (the exceptions of TestPeerNSD), so what was transferred is the
 // whole zone. A change of a zone (serial and data, SIGHUP) reaches the
@@ -43,8 +44,10 @@ func TestTransferToNSDSecondary(t *testing.T) {
 	}
 	writeXfr(1, "")
 	nsdPort := freePort(t, v6)
+	const keyName, keySecret = "xfr.key.", "c2VjcmV0LWtleS1mb3ItZ2VvZG5zZC10ZXN0cw=="
 	primary := runGeodnsd(t, "geodnsd-primary", gdir, v6,
-		fmt.Sprintf("transfer_allow = [\"127.0.0.1/32\"]\nnotify = [\"127.0.0.1:%d\"]", nsdPort))
+		fmt.Sprintf("transfer_allow = [\"127.0.0.1/32\"]\nnotify = [\"127.0.0.1:%d\"]\n"+
+			"tsig_keys = [{ name = %q, algorithm = \"hmac-sha256\", secret = %q }]", nsdPort, keyName, keySecret))
 
 	ndir := t.TempDir()
 	nzones := filepath.Join(ndir, "zones")
@@ -52,12 +55,13 @@ func TestTransferToNSDSecondary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var zones strings.Builder
+	fmt.Fprintf(&zones, "key:\n  name: %s\n  algorithm: hmac-sha256\n  secret: %q\n", keyName, keySecret)
 	host, port := splitHostPort(t, primary.v4)
 	for _, origin := range append(zoneOrigins(t), "xfr.test.") {
 		name := strings.TrimSuffix(origin, ".")
-		fmt.Fprintf(&zones, "zone:\n  name: %s\n  zonefile: %s.zone\n  request-xfr: AXFR %s@%s NOKEY\n  allow-notify: %s NOKEY\n"+
+		fmt.Fprintf(&zones, "zone:\n  name: %s\n  zonefile: %s.zone\n  request-xfr: AXFR %s@%s %s\n  allow-notify: %s NOKEY\n"+
 			"  min-refresh-time: 3600\n  max-refresh-time: 3600\n  min-retry-time: 1\n  max-retry-time: 1\n",
-			name, name, host, port, host)
+			name, name, host, port, keyName, host)
 	}
 	secondary := runNSD(t, "nsd-secondary", ndir, nzones, v6, nsdPort, zones.String())
 

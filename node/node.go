@@ -418,7 +418,12 @@ func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg 
 	for _, a := range cfg.DNS.Notify {
 		notify = append(notify, a.AddrPort)
 	}
+	var keys []dnsserver.TSIGKey
+	for _, k := range cfg.DNS.TSIGKeys {
+		keys = append(keys, dnsserver.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
+	}
 	return dnsserver.Options{
+		TSIGKeys:          keys,
 		TransferAllow:     xfr,
 		Notify:            notify,
 		Listen:            listen,
