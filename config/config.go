@@ -93,6 +93,15 @@ type DNS struct {
 	// signed query is answered signed, and when keys are listed a transfer
 	// must be signed with one of them. Empty (the default): none.
 	TSIGKeys []TSIGKey `toml:"tsig_keys"`
+	// RRLRate turns on response rate limiting (UDP): at most this many
+	// responses per second to one client network (/24, /56); 0 (the
+	// default): off.
+	RRLRate int `toml:"rrl_rate"`
+	// RRLSlip sends every RRLSlip-th limited response truncated (TC)
+	// instead of dropping it (default 2, as NSD; 0: drop all).
+	RRLSlip int `toml:"rrl_slip"`
+	// RRLAllow lists client networks never rate limited.
+	RRLAllow []Prefix `toml:"rrl_allow"`
 }
 
 // TSIGKey is one TSIG key: { name = "xfr.example.com.", algorithm =
@@ -268,6 +277,7 @@ func Default() *Config {
 			UDPSize:           1232,
 			TCPIdleTimeout:    Duration{10 * time.Second},
 			TCPMaxConnections: 1000,
+			RRLSlip:           2,
 		},
 		Zones: Zones{Dir: "zones"},
 		HTTP: HTTP{
@@ -338,6 +348,12 @@ func (c *Config) finish(v *validator) {
 		if b, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || len(b) == 0 {
 			v.errorf(key+".secret", "not a base64 secret")
 		}
+	}
+	if c.DNS.RRLRate < 0 || c.DNS.RRLRate > 1_000_000 {
+		v.errorf("dns.rrl_rate", "%d is out of range 0..1000000", c.DNS.RRLRate)
+	}
+	if c.DNS.RRLSlip < 0 || c.DNS.RRLSlip > 100 {
+		v.errorf("dns.rrl_slip", "%d is out of range 0..100", c.DNS.RRLSlip)
 	}
 	for i, a := range c.DNS.Notify {
 		if a.Port() == 0 {

@@ -182,8 +182,10 @@ type collector struct {
 	tcpRej   *atomic.Uint64
 	// replyErrs counts replies that failed to build (set after newCollector).
 	replyErrs *atomic.Uint64
+	// rrl is the rate limiter whose counts are exported (nil: off).
+	rrl *rrl
 
-	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers *prometheus.Desc
+	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers, rrlDropped, rrlSlipped *prometheus.Desc
 }
 
 func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *collector {
@@ -199,6 +201,8 @@ func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *co
 		panics:      prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
 		conns:       prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
 		rejected:    prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		rrlDropped:  prometheus.NewDesc(n("rrl_dropped_total"), "UDP responses dropped by response rate limiting.", nil, nil),
+		rrlSlipped:  prometheus.NewDesc(n("rrl_slipped_total"), "UDP responses sent truncated (TC) instead of dropped by response rate limiting.", nil, nil),
 		transfers:   prometheus.NewDesc(n("transfers_total"), "Zone transfers (AXFR, and IXFR answered in full) sent to allowed clients.", nil, nil),
 		replyErrors: prometheus.NewDesc(n("reply_errors_total"), "Replies that could not be built and were answered SERVFAIL (a bug; the first is logged).", nil, nil),
 	}
@@ -211,7 +215,7 @@ func (c *collector) add(set *counters) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers} {
+	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers, c.rrlDropped, c.rrlSlipped} {
 		ch <- d
 	}
 }
@@ -289,4 +293,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		replyErrs = c.replyErrs.Load()
 	}
 	ch <- prometheus.MustNewConstMetric(c.replyErrors, prometheus.CounterValue, float64(replyErrs))
+	var dropped, slipped uint64
+	if c.rrl != nil {
+		dropped, slipped = c.rrl.dropped.Load(), c.rrl.slipped.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(c.rrlDropped, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(c.rrlSlipped, prometheus.CounterValue, float64(slipped))
 }

@@ -23,6 +23,7 @@ type handler struct {
 	zones    *zoneNames
 	xfrAllow []netip.Prefix     // addresses allowed to transfer zones
 	keys     map[string]TSIGKey // TSIG keys by lower-case FQDN name
+	rrl      *rrl               // nil: no response rate limiting
 
 	log       *slog.Logger
 	replyErrs atomic.Uint64 // replies that failed to build

@@ -63,6 +63,8 @@ type Options struct {
 	// be signed with one of them. A query signed with another key gets
 	// NOTAUTH with BADKEY.
 	TSIGKeys []TSIGKey
+	// RRL is response rate limiting for UDP (see RRL); zero: off.
+	RRL RRL
 	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a zone's
 	// serial changes; nil (the default): no NOTIFY, nothing is sent.
 	Notify []netip.AddrPort
@@ -177,6 +179,7 @@ func New(o Options) (*Server, error) {
 		log:      o.Logger,
 		xfrAllow: o.TransferAllow,
 		keys:     map[string]TSIGKey{},
+		rrl:      newRRL(o.RRL),
 	}
 	for _, k := range o.TSIGKeys {
 		if !validHMAC(k.Algorithm) {
@@ -198,6 +201,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.coll = newCollector(s.h.zones, &s.tcpConns, &s.tcpRejected)
 	s.coll.replyErrs = &s.h.replyErrs
+	s.coll.rrl = s.h.rrl
 	s.tcpCtr = &counters{proto: protoTCP}
 	s.coll.add(s.tcpCtr)
 	if err := o.Registry.Register(s.coll); err != nil {

@@ -422,7 +422,12 @@ func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg 
 	for _, k := range cfg.DNS.TSIGKeys {
 		keys = append(keys, dnsserver.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
 	}
+	rrl := dnsserver.RRL{Rate: uint32(cfg.DNS.RRLRate), Slip: uint32(cfg.DNS.RRLSlip)}
+	for _, p := range cfg.DNS.RRLAllow {
+		rrl.Allow = append(rrl.Allow, p.Prefix)
+	}
 	return dnsserver.Options{
+		RRL:               rrl,
 		TSIGKeys:          keys,
 		TransferAllow:     xfr,
 		Notify:            notify,
