@@ -73,6 +73,7 @@ type Cluster struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	trans   raft.Transport
+	logs    raft.LogStore
 	mux     *mux
 	closers []io.Closer
 
@@ -95,6 +96,7 @@ type Cluster struct {
 	leaderMu sync.Mutex
 	stopLead context.CancelFunc // the running leader loop's, or nil
 
+	specMu     sync.Mutex // one bootstrap spec proposal at a time
 	skew       skewTracker
 	stepping   atomic.Bool // the leader is handing over: it stamps nothing
 	membersSet chan struct{}
@@ -189,6 +191,7 @@ func New(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("state dir %s: snapshots: %w", o.StateDir, err)
 		}
 	}
+	c.logs = logs
 	hasState, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", o.StateDir, err)
@@ -490,6 +493,7 @@ func (c *Cluster) setLeading(leading bool) {
 		c.stopLead = nil
 		c.stepping.Store(false)
 		c.skew.reset()
+		c.met.clockOffset.Set(0)
 	}
 }
 
@@ -532,6 +536,9 @@ func (c *Cluster) Shutdown(ctx context.Context) error {
 			// c.ctx), then raft.
 			c.cancel()
 			c.wg.Wait()
+			if c.mux != nil {
+				c.mux.abort() // raft's shutdown waits for its dials
+			}
 			err := c.raft.Shutdown().Error()
 			if c.fwdSrv != nil {
 				c.fwdSrv.Close()

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/geodnsd/geodnsd/failover"
 )
 
@@ -14,6 +16,7 @@ import (
 // decision; a follower's command and its refusal travel back unchanged;
 // losing the leader elects another that goes on.
 func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 3, nil)
 	l := leader(t, tc.nodes)
 	ctx := context.Background()
@@ -117,6 +120,64 @@ func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
 		cancel()
 		if c.View().State.Frozen() {
 			t.Errorf("%s still frozen", c.ID())
+		}
+	}
+}
+
+// A config change goes through the log: every node switches at the same
+// index; the same spec again appends nothing; a bad spec is refused with
+// ErrInvalid, also when forwarded.
+func TestRespecThroughTheLog(t *testing.T) {
+	t.Parallel()
+	tc := startCluster(t, 2, nil)
+	l := leader(t, tc.nodes)
+	f := others(tc.nodes, l)[0]
+	ctx := context.Background()
+	sp := testSpec(ids(2))
+	sp.Services[0].Routes = append(sp.Services[0].Routes, failover.RouteSpec{Name: "us", Sites: []string{"losangeles", "dallas"}})
+	if err := f.Respec(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	configs := func(c *Cluster) int { // spec entries in c's log
+		first, _ := c.logs.FirstIndex()
+		last, _ := c.logs.LastIndex()
+		n := 0
+		for i := first; i <= last; i++ {
+			var e raft.Log
+			if c.logs.GetLog(i, &e) == nil && e.Type == raft.LogCommand && len(e.Data) > 0 && e.Data[0] == entrySpec {
+				n++
+			}
+		}
+		return n
+	}
+	waitUntil(t, 10*time.Second, tc.nodes, "both nodes on the new spec", func() bool {
+		for _, c := range tc.nodes {
+			if _, ok := c.View().State.Answer("cas", "us"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	before := configs(l)
+	if before < 1 { // the change (and the bootstrap spec, unless the change came first)
+		t.Fatalf("%d spec entries in the log, want at least 1", before)
+	}
+	if err := f.Respec(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Submit(ctx, failover.Command{Op: failover.OpFreeze, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAllApplied(t, tc.nodes, res.Index)
+	if after := configs(l); after != before {
+		t.Errorf("the same spec again added %d config entries", after-before)
+	}
+	bad := sp
+	bad.VoteTTL = 0
+	for _, c := range tc.nodes {
+		if err := c.Respec(ctx, bad); !errors.Is(err, failover.ErrInvalid) {
+			t.Errorf("%s: bad spec: %v, want ErrInvalid", c.ID(), err)
 		}
 	}
 }

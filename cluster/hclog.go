@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -38,7 +39,7 @@ func slogLevel(lv hclog.Level) slog.Level {
 }
 
 func (a *hclogAdapter) Log(lv hclog.Level, msg string, args ...any) {
-	a.l.Log(context.Background(), slogLevel(lv), msg, append(a.args, pairs(args)...)...)
+	a.l.Log(context.Background(), slogLevel(lv), msg, slices.Concat(a.args, pairs(args))...)
 }
 
 // pairs turns hclog's key/value list into slog's; errors become strings.
@@ -73,7 +74,7 @@ func (a *hclogAdapter) IsError() bool { return a.enabled(hclog.Error) }
 func (a *hclogAdapter) ImpliedArgs() []any { return a.args }
 func (a *hclogAdapter) With(args ...any) hclog.Logger {
 	b := *a
-	b.args = append(append([]any{}, a.args...), pairs(args)...)
+	b.args = slices.Concat(a.args, pairs(args))
 	return &b
 }
 func (a *hclogAdapter) Name() string { return a.name }

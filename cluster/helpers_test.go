@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -89,7 +90,7 @@ func startCluster(t testing.TB, n int, tweak func(i int, o *Options)) *testClust
 		o := Options{
 			ID: m.ID, Members: tc.members, Listener: lns[i], TLS: &f,
 			StateDir: fmt.Sprintf("%s/%s", dir, m.ID),
-			Spec:     testSpec(ids(n)),
+			Spec:     testSpec(ids(max(n, 2))),
 		}
 		fastOptions(&o)
 		if tweak != nil {
@@ -120,6 +121,7 @@ func (tc *testCluster) stop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := c.Shutdown(ctx); err != nil {
+				tc.t.Log(goroutines())
 				tc.t.Errorf("shutdown %s: %v", c.ID(), err)
 			}
 		}()
@@ -279,3 +281,10 @@ func (r *recorder) find(sub string) string {
 }
 
 func slogNew(h slog.Handler) *slog.Logger { return slog.New(h) }
+
+// goroutines is a dump of every goroutine, for a shutdown that hangs.
+func goroutines() string {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return b.String()
+}

@@ -92,6 +92,11 @@ func (c *Cluster) ensureSpec(ctx context.Context) error {
 	if c.View().State != c.placehold {
 		return nil
 	}
+	c.specMu.Lock() // one proposal; concurrent writers wait for it
+	defer c.specMu.Unlock()
+	if c.View().State != c.placehold {
+		return nil
+	}
 	data, err := encodeSpec(specEntry{Time: c.o.Now().UTC(), Spec: c.o.Spec, Initial: true})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ func raftServers(t *testing.T, c *Cluster) map[string]raft.ServerSuffrage {
 // started with Join) is added by the leader and receives the state; a
 // member removed from config is removed; a non-voter stays one.
 func TestMembershipFollowsConfig(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 3, nil)
 	l := leader(t, tc.nodes)
 	ctx := context.Background()
@@ -123,6 +124,7 @@ func writeNodeCert(t *testing.T, ca *CA, m Member, caFile string) TLSFiles {
 // A follower that fell behind the leader's compacted log is brought up to
 // date with a snapshot over the TLS transport, and ends with the same bytes.
 func TestLaggingFollowerInstallsSnapshot(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 3, func(i int, o *Options) {
 		o.SnapshotThreshold = 8
 		o.TrailingLogs = 4
@@ -146,8 +148,12 @@ func TestLaggingFollowerInstallsSnapshot(t *testing.T) {
 		}
 		last = res.Index
 	}
-	if err := l.raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
+	// Compact both connected nodes' logs: leadership may have moved
+	// between them under load.
+	for _, c := range others(tc.nodes, f) {
+		if err := c.raft.Snapshot().Error(); err != nil {
+			t.Fatalf("%s: snapshot: %v", c.ID(), err)
+		}
 	}
 	tc.heal(indexOf(tc, f))
 	waitAllApplied(t, []*Cluster{f}, last)

@@ -43,6 +43,7 @@ func shutdown(t *testing.T, c *Cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Shutdown(ctx); err != nil {
+		t.Log(goroutines())
 		t.Errorf("shutdown: %v", err)
 	}
 }

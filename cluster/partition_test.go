@@ -51,6 +51,7 @@ func indexOf(tc *testCluster, c *Cluster) int {
 // within the bound, and decides nothing; the majority goes on and fails
 // over; healed, the follower catches up.
 func TestPartitionedMinorityKeepsLastStateAndRefusesWrites(t *testing.T) {
+	t.Parallel()
 	const writeTimeout = 800 * time.Millisecond
 	tc := startCluster(t, 3, func(i int, o *Options) { o.WriteTimeout = writeTimeout })
 	l := leader(t, tc.nodes)
@@ -121,6 +122,7 @@ func TestPartitionedMinorityKeepsLastStateAndRefusesWrites(t *testing.T) {
 // never applied; the new leader's command wins; a decision computed from
 // the old epoch, appended later, is ignored everywhere.
 func TestDeposedLeaderStaleDecisionIgnored(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 3, nil)
 	old := leader(t, tc.nodes)
 	ctx := context.Background()
@@ -145,7 +147,14 @@ func TestDeposedLeaderStaleDecisionIgnored(t *testing.T) {
 	waitAllApplied(t, tc.nodes, res.Index)
 
 	// The stale decision appended now: applied, ignored.
-	r2, err := nl.propose2(ctx, data)
+	// Through whichever node leads now (leadership may move at the heal).
+	var r2 uint64
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		r2, err = leader(t, tc.nodes).propose2(ctx, data)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,26 +189,35 @@ func (c *Cluster) propose2(ctx context.Context, data []byte) (uint64, error) {
 // stops stamping, hands leadership over and says why at Error; the others
 // do not step down.
 func TestClockSkewLeaderStepsDown(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{min: 8} // slog.LevelError
 	regs := make([]*prometheus.Registry, 3)
 	tc := startCluster(t, 3, func(i int, o *Options) {
 		regs[i] = prometheus.NewRegistry()
 		o.Registry = regs[i]
+		o.BeatInterval = 100 * time.Millisecond
 		if i == 0 {
 			o.Now = func() time.Time { return time.Now().Add(10 * time.Second) }
 			o.Logger = slogNew(rec)
 		}
 	})
 	skewed := tc.nodes[0]
-	l := leader(t, tc.nodes)
-	if l != skewed {
-		m := tc.members[0]
-		// The transfer may race with the skewed node stepping down at
-		// once: either way it must lead no more.
-		l.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.Raft.String())).Error()
-	}
-	waitUntil(t, 15*time.Second, tc.nodes, "the skewed node to step down", func() bool {
-		return testutil.ToFloat64(skewed.met.stepDowns.WithLabelValues("clock_skew")) == 1
+	leader(t, tc.nodes)
+	// Hand leadership to the skewed node (again, if a transfer is lost
+	// under load) until it steps down by itself.
+	var asked time.Time
+	waitUntil(t, 30*time.Second, tc.nodes, "the skewed node to step down", func() bool {
+		if testutil.ToFloat64(skewed.met.stepDowns.WithLabelValues("clock_skew")) >= 1 {
+			return true
+		}
+		for _, c := range tc.nodes[1:] {
+			if c.View().IsLeader && time.Since(asked) > time.Second {
+				asked = time.Now()
+				m := tc.members[0]
+				c.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.Raft.String()))
+			}
+		}
+		return false
 	})
 	waitUntil(t, 15*time.Second, tc.nodes, "another leader", func() bool {
 		for _, c := range tc.nodes {
@@ -210,11 +228,8 @@ func TestClockSkewLeaderStepsDown(t *testing.T) {
 		return true
 	})
 	msg := rec.find("stepping down")
-	if msg == "" || !strings.Contains(msg, "clock_skew") || !strings.Contains(msg, "ahead") {
+	if msg == "" || !strings.Contains(msg, "clock_skew") || !strings.Contains(msg, "s ahead of the median") || !strings.Contains(msg, "is 10.") && !strings.Contains(msg, "is 9.") {
 		t.Fatalf("error log: %q", msg)
-	}
-	if off := testutil.ToFloat64(skewed.met.clockOffset); off > -8 || off < -12 {
-		t.Errorf("clock offset on the skewed leader = %v s, want about -10", off)
 	}
 	// Writes through the skewed node still work (it forwards).
 	if _, err := skewed.Submit(context.Background(), failover.Command{Op: failover.OpFreeze, Actor: "test"}); err != nil {

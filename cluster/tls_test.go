@@ -53,6 +53,7 @@ func serverNameOr(f TLSFiles, _ string) string {
 // a server whose certificate names another member than the one it meant
 // to reach, or comes from another CA.
 func TestTLSRefusesStrangers(t *testing.T) {
+	t.Parallel()
 	tc := startCluster(t, 2, nil)
 	leader(t, tc.nodes)
 	addr := tc.members[0].Raft.String()

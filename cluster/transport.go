@@ -131,17 +131,24 @@ type mux struct {
 	closeOnce sync.Once
 	log       func(msg string, args ...any)
 
+	// ctx ends every dial and handshake under way when the node shuts
+	// down (raft's shutdown waits for its dialing goroutines).
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu      sync.Mutex
 	conns   map[net.Conn]string // open connections by peer id
+	pending map[net.Conn]bool   // accepted, handshake under way
 	blocked map[string]bool     // peers cut off (tests)
 	wg      sync.WaitGroup
 }
 
 func newMux(ln net.Listener, ros *roster, logf func(string, ...any)) *mux {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &mux{
-		ln: ln, ros: ros, log: logf,
+		ln: ln, ros: ros, log: logf, ctx: ctx, cancel: cancel,
 		raftConns: make(chan net.Conn), fwdConns: make(chan net.Conn),
-		done: make(chan struct{}), conns: map[net.Conn]string{}, blocked: map[string]bool{},
+		done: make(chan struct{}), conns: map[net.Conn]string{}, pending: map[net.Conn]bool{}, blocked: map[string]bool{},
 	}
 }
 
@@ -215,7 +222,15 @@ func (m *mux) serve() {
 			m.log("cluster listener stopped", "err", err)
 			return
 		}
+		m.mu.Lock()
+		if m.ctx.Err() != nil {
+			m.mu.Unlock()
+			c.Close()
+			continue
+		}
+		m.pending[c] = true
 		m.wg.Add(1)
+		m.mu.Unlock()
 		go m.handshake(c)
 	}
 }
@@ -224,9 +239,14 @@ func (m *mux) serve() {
 // connection over; anything else closes it.
 func (m *mux) handshake(raw net.Conn) {
 	defer m.wg.Done()
+	defer func() {
+		m.mu.Lock()
+		delete(m.pending, raw)
+		m.mu.Unlock()
+	}()
 	c := tls.Server(raw, m.server)
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := c.Handshake(); err != nil {
+	if err := c.HandshakeContext(m.ctx); err != nil {
 		m.log("cluster connection refused", "remote", raw.RemoteAddr().String(), "err", err)
 		c.Close()
 		return
@@ -259,6 +279,9 @@ func (m *mux) handshake(raw net.Conn) {
 
 // dial connects to member id over mutual TLS and writes the protocol byte.
 func (m *mux) dial(ctx context.Context, id string, proto byte) (net.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(m.ctx, cancel)()
 	if m.isBlocked(id) {
 		return nil, fmt.Errorf("dial %s: cut off (test partition)", id)
 	}
@@ -291,7 +314,22 @@ func (m *mux) dial(ctx context.Context, id string, proto byte) (net.Conn, error)
 	return m.track(c, id), nil
 }
 
+// abort ends the dials and handshakes under way, and refuses new ones.
+func (m *mux) abort() {
+	m.mu.Lock()
+	m.cancel()
+	var pending []net.Conn
+	for c := range m.pending {
+		pending = append(pending, c)
+	}
+	m.mu.Unlock()
+	for _, c := range pending {
+		c.Close()
+	}
+}
+
 func (m *mux) close() {
+	m.abort()
 	m.closeOnce.Do(func() {
 		close(m.done)
 		m.ln.Close()

@@ -34,7 +34,9 @@ var errNotLeader = errors.New("not the leader")
 // leader, with its index and the service epoch. Apply's own verdict (the
 // state may have moved between Check and Apply) is returned the same way.
 // Errors: ErrNoQuorum after the bounded wait, ErrHalted, ctx's error if ctx
-// is cancelled.
+// is cancelled. A write whose reply was lost (the leader changed) is sent
+// again to the next leader, so it may be applied twice; a second command
+// changes nothing and is recorded with a note.
 func (c *Cluster) Submit(ctx context.Context, cmd failover.Command) (Applied, error) {
 	return c.write(ctx, writeReq{Command: &cmd})
 }
@@ -56,7 +58,8 @@ func (c *Cluster) Observe(ctx context.Context, evs []failover.Event) error {
 // Respec puts a configuration change through the log, so every node
 // switches at the same index (failover.Respec at the leader's time). A
 // spec equal to the one in force is not appended. Errors: the spec's
-// validation error (from the leader), ErrNoQuorum, ErrHalted.
+// validation error from the leader, wrapping failover.ErrInvalid (and,
+// when not forwarded, the failover error itself); ErrNoQuorum; ErrHalted.
 func (c *Cluster) Respec(ctx context.Context, spec failover.Spec) error {
 	_, err := c.write(ctx, writeReq{Spec: &spec})
 	return err
@@ -153,7 +156,7 @@ func (c *Cluster) applyLocal(ctx context.Context, req writeReq) (Applied, error)
 		if !initial {
 			ns, err := failover.Respec(v.State, *req.Spec, now)
 			if err != nil {
-				return Applied{}, err
+				return Applied{}, fmt.Errorf("respec: %w: %w", failover.ErrInvalid, err)
 			}
 			if sameSpec(ns.Spec(), v.State.Spec()) {
 				return Applied{Index: v.Index}, nil

@@ -12,13 +12,14 @@ package e2e
 //
 // Each benchmark starts its own lab (lab.Options.Net 27, 28, 29: apart from
 // the tests' labs, 2–9) with six geodnsd processes and the backends in this
-// process.
-// One b.Loop iteration is one round (down and up again, or two commands);
-// ns/op is the length of a round, which means little: the figures are the
-// reported metrics (seconds or milliseconds, p50 and max over the rounds).
+// process. One b.Loop iteration is one round (down and up again, or two
+// commands); ns/op is the length of a round, which means little: the
+// figures are the reported metrics (seconds or milliseconds, p50 and max
+// over the rounds).
 // The public and admin rate limits are turned off in the lab's configs
 // (status_rate = 0, admin_rate = 0): the pollers ask every node's
-// /status.json every 50 ms from one address.
+// /status.json every 50 ms from one address. Only TestDrillContradictions,
+// the drill's judge on a made-up timeline, runs in plain `go test`.
 
 import (
 	"cmp"
@@ -478,12 +479,17 @@ func (d durations) report(b *testing.B, name, unit string) {
 // interval × fall + down_for + 0.5 s from the lab's configuration (1 s × 2 +
 // 3 s + 0.5 s = 5.5 s). Between rounds dallas is repaired and promoted back
 // (not timed), and the round waits for min_interval since the last
-// decision. Metrics: failover p50 and max, the budget, the rounds over it.
+// decision. Metrics: failover p50 and max, the budget, the rounds over it;
+// and where the time went, from the stamps in the replicated state (the
+// leader's clock, the same machine's): site-down (dallas's health_since:
+// the cluster's quorum verdict), decision (www/default's since) and
+// decision-to-all-six (from that stamp to the last node's first london
+// answer).
 func BenchmarkLabFailover(b *testing.B) {
 	bl := startBenchLab(b, lab.Options{Net: 27})
 	budget := bl.interval*time.Duration(bl.fall) + bl.downFor + 500*time.Millisecond
 	b.Logf("budget: interval %s × fall %d + down_for %s + 0.5s = %s", bl.interval, bl.fall, bl.downFor, budget)
-	var took durations
+	var took, detect, decide, spread durations
 	over := 0
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -496,15 +502,34 @@ func BenchmarkLabFailover(b *testing.B) {
 		if err != nil {
 			b.Fatalf("failover: %v\n%s", err, bl.logTails())
 		}
-		d := slices.MaxFunc(first, time.Time.Compare).Sub(t0)
+		last := slices.MaxFunc(first, time.Time.Compare)
+		d := last.Sub(t0)
 		took = append(took, d)
 		if d > budget {
 			over++
 		}
-		b.Logf("round %d: all six answer london %s after dallas stopped (budget %s)", len(took), d.Round(time.Millisecond), budget)
+		// Where the time went, from the replicated state's stamps: the
+		// cluster's down verdict on dallas, the decision.
+		st, err := bl.status(bl.l.Nodes[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, _ := route(st, "www", "default")
+		var down time.Time
+		for _, s := range st.Sites {
+			if s.Name == "dallas" {
+				down = s.HealthSince.Time
+			}
+		}
+		detect, decide, spread = append(detect, down.Sub(t0)), append(decide, r.Since.Sub(t0)), append(spread, last.Sub(r.Since.Time))
+		b.Logf("round %d: all six answer london %s after dallas stopped (budget %s): dallas down (quorum) after %s, decision stamped after %s, on all six %s after the stamp",
+			len(took), d.Round(time.Millisecond), budget, down.Sub(t0).Round(time.Millisecond), r.Since.Sub(t0).Round(time.Millisecond), last.Sub(r.Since.Time).Round(time.Millisecond))
 		bl.failBack()
 	}
 	took.report(b, "failover", "s")
+	detect.report(b, "site-down", "s")
+	decide.report(b, "decision", "s")
+	spread.report(b, "decision-to-all-six", "ms")
 	b.ReportMetric(budget.Seconds(), "budget-s")
 	b.ReportMetric(float64(over), "rounds-over-budget")
 }
@@ -916,4 +941,56 @@ func BenchmarkLabDrill(b *testing.B) {
 	b.ReportMetric(float64(errs), "query-errors")
 	b.ReportMetric(float64(decisions), "decisions")
 	lag.report(b, "commit-to-all-six", "ms")
+}
+
+// TestDrillContradictions checks the drill benchmark's judge on a made-up
+// timeline: dallas (epoch 0) until a decision for london stamped at t1 and
+// applied on both nodes by t1+100ms, then back to dallas stamped at t2.
+func TestDrillContradictions(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(10 * time.Second)
+	t2 := t1.Add(10 * time.Second)
+	ms := func(base time.Time, n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
+	ds := []*drillDecision{
+		{route: "www/default", epoch: 0, active: "dallas", since: t0, applied: []time.Time{t0, t0}},
+		{route: "www/default", epoch: 1, active: "london", since: t1, applied: []time.Time{ms(t1, 40), ms(t1, 100)}},
+		{route: "www/default", epoch: 2, active: "dallas", since: t2, applied: []time.Time{ms(t2, 30), time.Time{}}},
+		{route: "cas/default", epoch: 0, active: "dallas", since: t0, applied: []time.Time{t0, t0}},
+	}
+	a := func(node int, route string, at time.Time, site string) drillAnswer {
+		return drillAnswer{node: node, route: route, recv: at, site: site}
+	}
+	answers := []drillAnswer{
+		a(0, "www/default", t0.Add(-time.Second), "london"), // before any settled decision: not judged
+		a(0, "www/default", ms(t0, 500), "dallas"),          // right
+		a(1, "www/default", ms(t1, 10), "london"),           // the new decision, early: right
+		a(1, "www/default", ms(t1, 20), "dallas"),           // the old one within the grace: right
+		a(1, "www/default", ms(t1, 60), "dallas"),           // old, after commit+50ms: wrong for the strict judge only
+		a(1, "www/default", ms(t1, 150), "dallas"),          // old, after all applied: wrong for both
+		a(0, "www/default", ms(t1, 200), ""),                // no single site: wrong for both
+		a(0, "www/default", ms(t2, 60), "london"),           // strict: wrong; all-applied: epoch 2 never applied on node 1, so london (epoch 1) and dallas are both right
+		a(0, "cas/default", ms(t1, 60), "losangeles"),       // another route's decisions do not apply: wrong for both
+		{node: 0, route: "cas/default", recv: ms(t1, 70), err: errors.New("timeout")},
+	}
+	strict := func(d *drillDecision) time.Time { return d.since.Add(50 * time.Millisecond) }
+	for _, c := range []struct {
+		name              string
+		settled           func(*drillDecision) time.Time
+		bad, judged, errs int
+	}{
+		{"after commit+grace", strict, 5, 8, 1},
+		{"after all applied", (*drillDecision).allApplied, 3, 8, 1},
+	} {
+		bad, per, judged, errs, _ := contradictions(answers, ds, c.settled)
+		if bad != c.bad || judged != c.judged || errs != c.errs {
+			t.Errorf("%s: %d contradictions of %d judged, %d errors; want %d of %d, %d", c.name, bad, judged, errs, c.bad, c.judged, c.errs)
+		}
+		n := 0
+		for _, p := range per {
+			n += p.n
+		}
+		if n != bad {
+			t.Errorf("%s: per-decision counts add up to %d, want %d", c.name, n, bad)
+		}
+	}
 }

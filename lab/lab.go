@@ -39,6 +39,9 @@ type Options struct {
 	CASFailover, CASFailback string
 	// Token is the operator's bearer token; "" makes a random one.
 	Token string
+	// Control is where RunDemo serves the backends' control API (default
+	// ControlAddr, or 127.0.Net.1:8099 when Net is set).
+	Control string
 }
 
 // NodeSpec is one lab node's addresses.
@@ -58,6 +61,8 @@ type Layout struct {
 	Sites []SiteSpec
 	// Token is the operator token (its SHA-256 is in every config).
 	Token string
+	// Control is the control API's address while RunDemo runs.
+	Control string
 }
 
 // Sites are the lab's three sites in network 127.0.net.0/24. Endpoint

@@ -15,6 +15,16 @@ import (
 // ControlAddr is where the demo serves the backends' control API.
 const ControlAddr = "127.0.0.1:8099"
 
+func (o Options) control() string {
+	switch {
+	case o.Control != "":
+		return o.Control
+	case o.Net != 0:
+		return fmt.Sprintf("127.0.%d.1:8099", o.Net)
+	}
+	return ControlAddr
+}
+
 // RunDemo prepares a lab in a temporary directory, starts its backends, the
 // control API on ControlAddr and every node in this process, prints what to
 // try on out, and runs until ctx ends; then it stops everything and removes
@@ -35,7 +45,8 @@ func RunDemo(ctx context.Context, o Options, out, logw io.Writer) error {
 		return fmt.Errorf("lab backends: %w", err)
 	}
 	defer be.Stop()
-	if _, err := be.ServeControl(ControlAddr); err != nil {
+	l.Control = o.control()
+	if _, err := be.ServeControl(l.Control); err != nil {
 		return err
 	}
 
@@ -93,6 +104,6 @@ Ctrl-C stops everything.
 		n1.DNS.Addr(), n1.DNS.Port(),
 		l.Nodes[len(l.Nodes)-1].DNS.Addr(), n1.DNS.Port(),
 		n1.DNS.Addr(), n1.DNS.Port(),
-		"http://"+ControlAddr, "http://"+ControlAddr,
+		"http://"+l.Control, "http://"+l.Control,
 		l.Token, n1.HTTP, n1.HTTP, n1.HTTP, l.Dir)
 }

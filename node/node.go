@@ -215,6 +215,8 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
+	startSpec := n.spec // the reload loop owns n.spec from here on
+	bgDone.Go(func() { n.respecAtStart(bg, startSpec, cfg.Cluster.WriteTimeout.Duration) })
 	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
 	if len(cfg.Cluster.Nodes) > 1 {
 		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
@@ -307,6 +309,33 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 				n.log.Debug("zone reload kept the last good version of some zones", "err", err)
 			}
 			n.setDigest()
+		}
+	}
+}
+
+// respecAtStart brings the replicated spec to this node's configuration once
+// the cluster can take writes: the log may hold the spec of an older
+// configuration (edited while the node was down). The leader writes nothing
+// when the spec is unchanged. It retries until it succeeds or ctx ends.
+func (n *Node) respecAtStart(ctx context.Context, spec failover.Spec, timeout time.Duration) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		err := n.cl.Respec(rctx, spec)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, failover.ErrInvalid):
+			n.log.Error("the cluster refuses this node's sites and services", "err", err)
+			return
+		case ctx.Err() != nil:
+			return
+		}
+		n.log.Debug("spec not written yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/geodnsd/geodnsd/cluster"
 	"github.com/geodnsd/geodnsd/config"
+	"github.com/geodnsd/geodnsd/failover"
 	"github.com/geodnsd/geodnsd/geo"
 	"github.com/geodnsd/geodnsd/zones"
 )
@@ -52,18 +53,29 @@ func services(cfg *config.Config) (*zones.Services, error) {
 // service names answer before the cluster has elected a leader (from the
 // state on disk, or the initial state of the spec).
 func publishRouting(ctx context.Context, cl *cluster.Cluster, store *zones.Store, published chan<- struct{}) {
-	var last uint64
-	first := true
+	var (
+		last        uint64
+		placeholder *failover.State // the view's state before the log's first spec entry
+		onIt        bool            // the last publish was of that state
+	)
 	for {
 		ch := cl.Changed()
 		v := cl.View()
 		if st := v.State; st != nil {
-			if ver := st.AnswersVersion(); first || ver != last {
+			// Until the first spec entry is applied, the view holds one
+			// placeholder state (the configured spec's initial state); the
+			// log's first spec entry may be another spec (a reload that won
+			// the race) at the same answers version, so leaving the
+			// placeholder always publishes.
+			first := placeholder == nil
+			if first {
+				placeholder = st
+			}
+			if ver := st.AnswersVersion(); first || ver != last || (onIt && st != placeholder) {
 				store.SetRouting(&zones.Routing{Version: ver, Answers: st.Answers()})
-				last = ver
+				last, onIt = ver, st == placeholder
 				if first {
 					close(published)
-					first = false
 				}
 			}
 		}

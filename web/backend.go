@@ -17,8 +17,10 @@ type Backend interface {
 	// after it is returned.
 	View() *View
 	// Changed returns a channel that is closed when View may return
-	// something new (and replaced by a new channel). The HTTP side renders
-	// its documents again only after it is closed.
+	// something new (and replaced by a new channel). The HTTP side reads
+	// the view again only after it is closed, and renders its documents
+	// again when something they show changed beyond volatile fields
+	// (Options.DocRefresh).
 	Changed() <-chan struct{}
 	// Submit commits c through the leader (from any node) and returns once
 	// the leader has applied it. Errors: one wrapping ErrUnavailable (no

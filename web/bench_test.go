@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/geodnsd/geodnsd/failover"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,15 +50,28 @@ func BenchmarkStatusJSON(b *testing.B) {
 }
 
 // BenchmarkRender renders every public document for the story state: the
-// cost paid once per state change.
+// cost paid once per state change a reader cares about ("full"), and the
+// cost of a state change that moves only volatile fields ("volatile": the
+// view is read and fingerprinted, the documents kept).
 func BenchmarkRender(b *testing.B) {
 	e, _ := benchEnv(b)
 	r := &renderer{o: &Options{Backend: e.mem, Node: "ns1", PageName: "geodnsd", HistoryLen: 20,
-		PageRefresh: 10e9, Now: e.clock.Now}, m: newMetrics(prometheus.NewRegistry())}
-	b.ReportAllocs()
-	for b.Loop() {
-		r.render()
-	}
+		PageRefresh: 10e9, DocRefresh: 30e9, Now: e.clock.Now}, m: newMetrics(prometheus.NewRegistry())}
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.update(nil)
+		}
+	})
+	b.Run("volatile", func(b *testing.B) {
+		prev := r.update(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			if c := r.update(prev); c.renderedAt != prev.renderedAt {
+				b.Fatal("rendered again")
+			}
+		}
+	})
 }
 
 // BenchmarkStatusJSONHTTP polls /status.json over loopback HTTP with
@@ -91,6 +105,42 @@ func BenchmarkStatusJSONHTTP(b *testing.B) {
 					resp.Body.Close()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkIdleSecond is one second of an idle cluster with a busy poller:
+// the leader's Tick is applied and /status.json is asked for with the ETag
+// the poller holds. "per-change" renders on every state change (DocRefresh
+// < 0, the old behaviour); "refresh-30s" keeps the documents until 30
+// simulated seconds have passed. ns/op includes applying the Tick to the
+// in-memory backend (a state clone), the same in both.
+func BenchmarkIdleSecond(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		refresh time.Duration
+	}{{"per-change", -1}, {"refresh-30s", 30 * time.Second}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, failover.Auto, failover.Manual, func(o *Options) { o.DocRefresh = c.refresh })
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, httptest.NewRequest("GET", "/status.json", nil))
+			etag := rec.Header().Get("ETag")
+			at, n304 := t0, 0
+			b.ReportAllocs()
+			for b.Loop() {
+				at = at.Add(time.Second)
+				e.clock.Set(at)
+				e.apply(failover.Tick{Time: at})
+				req := httptest.NewRequest("GET", "/status.json", nil)
+				req.Header.Set("If-None-Match", etag)
+				w := httptest.NewRecorder()
+				e.h.ServeHTTP(w, req)
+				if w.Code == 304 {
+					n304++
+				}
+				etag = w.Header().Get("ETag")
+			}
+			b.ReportMetric(float64(n304)/float64(b.N), "304/op")
 		})
 	}
 }

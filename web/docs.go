@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,14 +35,23 @@ func newDoc(body []byte, ctype string) doc {
 	tag := hex.EncodeToString(sum[:12])
 	d := doc{body: body, etag: `"` + tag + `"`, ctype: ctype}
 	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(&b)
 	zw.Write(body)
 	zw.Close()
+	gzipWriters.Put(zw)
 	if b.Len() < len(body)*9/10 {
 		d.gz, d.gzEtag = b.Bytes(), `"`+tag+`-gz"`
 	}
 	return d
 }
+
+// gzipWriters holds gzip writers at BestCompression: each is ~1 MB of
+// compressor state, reused across renders.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestCompression)
+	return zw
+}}
 
 // acceptsGzip reports whether the request's Accept-Encoding allows gzip
 // (RFC 9110 §12.5.3: listed without q=0).
@@ -57,15 +67,6 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-func jsonDoc(v any) doc {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		// Only plain values are rendered: this cannot happen.
-		panic(err)
-	}
-	return newDoc(append(b, '\n'), "application/json; charset=utf-8")
-}
-
 // Document names, used as the "document" label of the metrics.
 const (
 	docStatus       = "status"
@@ -78,7 +79,10 @@ const (
 	docSPMaint      = "statuspage_maintenances"
 )
 
-// rendered is every public document for one view.
+// rendered is the current view and the public documents served for it.
+// view, fstatus, status and history always reflect the latest view seen;
+// docs may have been rendered from an earlier one that differed only in
+// volatile fields (see Options.DocRefresh).
 type rendered struct {
 	changed <-chan struct{} // closed when the view behind these is outdated
 	view    *View
@@ -86,11 +90,21 @@ type rendered struct {
 	status  api.Status
 	history []api.HistoryEntry // the whole history, newest first
 	docs    map[string]doc
+	// key is the fingerprint of what docs show, volatile fields left out
+	// (fingerprint); renderedAt is when docs were rendered (Options.Now).
+	key        [sha256.Size]byte
+	renderedAt time.Time
+	refreshAt  time.Time // renderedAt + DocRefresh; never when DocRefresh < 0
 }
 
-// renderer renders the documents once per state change: the first request
-// after the backend's Changed channel closes renders them all again, others
-// wait for it; every other request is served from memory.
+// renderer renders the documents once per state change a reader cares
+// about: the first request after the backend's Changed channel closes reads
+// the new view and fingerprints it; when only volatile fields moved and
+// the documents are younger than DocRefresh it keeps them (same bytes, same
+// ETags), otherwise it renders them all again. A request after refreshAt
+// renders them again even without a change, so no document shows times
+// older than DocRefresh. Other requests wait for it; every other request
+// is served from memory.
 type renderer struct {
 	o   *Options
 	mu  sync.Mutex // held while rendering
@@ -100,17 +114,22 @@ type renderer struct {
 
 // get returns the documents for the current view.
 func (r *renderer) get() *rendered {
-	if c := r.cur.Load(); c != nil && !closed(c.changed) {
+	if c := r.cur.Load(); r.fresh(c) {
 		return c
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c := r.cur.Load(); c != nil && !closed(c.changed) {
+	c := r.cur.Load()
+	if r.fresh(c) {
 		return c
 	}
-	c := r.render()
+	c = r.update(c)
 	r.cur.Store(c)
 	return c
+}
+
+func (r *renderer) fresh(c *rendered) bool {
+	return c != nil && !closed(c.changed) && r.o.now().Before(c.refreshAt)
 }
 
 func closed(c <-chan struct{}) bool {
@@ -122,45 +141,88 @@ func closed(c <-chan struct{}) bool {
 	}
 }
 
-func (r *renderer) render() *rendered {
+// update reads the backend's current view and returns it with documents:
+// prev's when they still show it (nothing but volatile fields moved, within
+// DocRefresh), else new ones.
+func (r *renderer) update(prev *rendered) *rendered {
 	o := r.o
 	ch := o.Backend.Changed() // before View: a publish in between closes ch
 	v := o.Backend.View()
-	out := &rendered{changed: ch, view: v, docs: map[string]doc{}}
+	now := o.now().UTC()
+	out := &rendered{changed: ch, view: v}
 	var st failover.Status
 	if v.State != nil {
 		st = v.State.Status()
 		out.fstatus = &st
 	}
-	out.status = statusOf(v, &st, o.Node, o.HistoryLen, o.now().UTC())
+	out.status = statusOf(v, &st, o.Node, o.HistoryLen, now)
 	for i := len(st.History) - 1; i >= 0; i-- {
 		out.history = append(out.history, entryOf(st.History[i]))
 	}
-	out.docs[docStatus] = jsonDoc(out.status)
+	out.key = fingerprint(&out.status, out.history)
+	if prev != nil && prev.key == out.key && now.Before(prev.refreshAt) && o.DocRefresh > 0 {
+		out.docs, out.renderedAt, out.refreshAt = prev.docs, prev.renderedAt, prev.refreshAt
+		r.m.renderSkips.Inc()
+		return out
+	}
+	var old map[string]doc
+	if prev != nil {
+		old = prev.docs
+	}
+	out.docs = r.render(&out.status, out.history, old)
+	out.renderedAt, out.refreshAt = now, now.Add(o.DocRefresh)
+	if o.DocRefresh < 0 {
+		out.refreshAt = time.Unix(1<<62, 0) // only a state change renders again
+	}
+	r.m.renders.Inc()
+	return out
+}
 
-	sp := statuspageOf(&out.status, out.history, o.PageName, o.PageURL)
-	out.docs[docSPStatus] = jsonDoc(spStatusDoc{Page: sp.page, Status: sp.status})
-	out.docs[docSPComponents] = jsonDoc(spComponentsDoc{Page: sp.page, Components: sp.components})
-	out.docs[docSPIncidents] = jsonDoc(spIncidentsDoc{Page: sp.page, Incidents: sp.incidents})
-	out.docs[docSPUnresolved] = jsonDoc(spIncidentsDoc{Page: sp.page, Incidents: sp.unresolved()})
-	out.docs[docSPMaint] = jsonDoc(spMaintenancesDoc{Page: sp.page, ScheduledMaintenances: []any{}})
-	out.docs[docSPSummary] = jsonDoc(spSummaryDoc{Page: sp.page, Components: sp.components, Incidents: sp.unresolved(),
+// render renders every public document from status and the whole history
+// (newest first). A document whose bytes equal its old rendering keeps the
+// old doc (its compressed form is not made again).
+func (r *renderer) render(status *api.Status, history []api.HistoryEntry, old map[string]doc) map[string]doc {
+	o := r.o
+	docs := map[string]doc{}
+	put := func(name string, body []byte, ctype string) {
+		if d, ok := old[name]; ok && d.ctype == ctype && bytes.Equal(d.body, body) {
+			docs[name] = d
+			return
+		}
+		docs[name] = newDoc(body, ctype)
+	}
+	putJSON := func(name string, v any) {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			// Only plain values are rendered: this cannot happen.
+			panic(err)
+		}
+		put(name, append(b, '\n'), "application/json; charset=utf-8")
+	}
+	putJSON(docStatus, status)
+
+	sp := statuspageOf(status, history, o.PageName, o.PageURL)
+	putJSON(docSPStatus, spStatusDoc{Page: sp.page, Status: sp.status})
+	putJSON(docSPComponents, spComponentsDoc{Page: sp.page, Components: sp.components})
+	putJSON(docSPIncidents, spIncidentsDoc{Page: sp.page, Incidents: sp.incidents})
+	putJSON(docSPUnresolved, spIncidentsDoc{Page: sp.page, Incidents: sp.unresolved()})
+	putJSON(docSPMaint, spMaintenancesDoc{Page: sp.page, ScheduledMaintenances: []any{}})
+	putJSON(docSPSummary, spSummaryDoc{Page: sp.page, Components: sp.components, Incidents: sp.unresolved(),
 		ScheduledMaintenances: []any{}, Status: sp.status})
 
 	sites := map[string]api.Site{}
-	for _, s := range out.status.Sites {
+	for _, s := range status.Sites {
 		sites[s.Name] = s
 	}
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, pageData{Title: o.PageName, Refresh: int(o.PageRefresh / time.Second),
-		S: &out.status, Sites: sites}); err != nil {
+		S: status, Sites: sites}); err != nil {
 		buf.Reset()
 		buf.WriteString("<!doctype html><title>error</title><p>status page: " + html.EscapeString(err.Error()))
 		o.Logger.Error("render status page", "err", err)
 	}
-	out.docs[docPage] = newDoc(buf.Bytes(), "text/html; charset=utf-8")
-	r.m.renders.Inc()
-	return out
+	put(docPage, buf.Bytes(), "text/html; charset=utf-8")
+	return docs
 }
 
 // serveDoc serves one public document with its validators: ETag (and 304

@@ -13,6 +13,7 @@ type metrics struct {
 	rateLimited  *prometheus.CounterVec // surface
 	commands     *prometheus.CounterVec // op, result
 	renders      prometheus.Counter
+	renderSkips  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,13 +30,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "commands_total", Help: "Operator commands received by this node, by op and result (accepted, refused, invalid, unavailable, error)."},
 			[]string{"op", "result"}),
 		renders: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "geodnsd", Subsystem: "web",
-			Name: "renders_total", Help: "Times the public documents were rendered (once per state change that was asked for)."}),
+			Name: "renders_total", Help: "Times the public documents were rendered (once per state change a reader cares about that was asked for, or to refresh volatile fields)."}),
+		renderSkips: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "geodnsd", Subsystem: "web",
+			Name: "render_skips_total", Help: "State changes seen by a request that moved only volatile fields (times, indexes) within the refresh bound: the documents and their ETags were kept."}),
 	}
 	m.requests = register(reg, m.requests)
 	m.authFailures = register(reg, m.authFailures)
 	m.rateLimited = register(reg, m.rateLimited)
 	m.commands = register(reg, m.commands)
 	m.renders = register(reg, m.renders)
+	m.renderSkips = register(reg, m.renderSkips)
 	for _, r := range []string{"missing", "invalid", "forbidden"} {
 		m.authFailures.WithLabelValues(r)
 	}

@@ -137,10 +137,7 @@ const maxIncidents = 50
 // statuspageOf: hist is the whole history, newest first.
 func statuspageOf(st *api.Status, hist []api.HistoryEntry, name, url string) *statuspage {
 	pageID := "geodnsd"
-	sp := &statuspage{page: spPage{ID: pageID, Name: name, URL: url, TimeZone: "Etc/UTC", UpdatedAt: st.StateTime}}
-	if sp.page.UpdatedAt.IsZero() {
-		sp.page.UpdatedAt = st.GeneratedAt
-	}
+	sp := &statuspage{page: spPage{ID: pageID, Name: name, URL: url, TimeZone: "Etc/UTC"}}
 	sites := map[string]api.Site{}
 	for _, s := range st.Sites {
 		sites[s.Name] = s
@@ -197,7 +194,28 @@ func statuspageOf(st *api.Status, hist []api.HistoryEntry, name, url string) *st
 		sp.status = spStatus{"none", "All Systems Operational"}
 	}
 	sp.incidents = incidentsOf(st, hist, comp, pageID, url)
+	// The page was last updated when a component or an incident last was:
+	// not at every tick of the state (state_time), so the documents keep
+	// their bytes and ETag while nothing they show changes, and nodes with
+	// the same state serve the same bytes. Without either (no state yet) it
+	// is generated_at.
+	for _, c := range sp.components {
+		sp.page.UpdatedAt = later(sp.page.UpdatedAt, c.UpdatedAt)
+	}
+	if len(hist) > 0 {
+		sp.page.UpdatedAt = later(sp.page.UpdatedAt, hist[0].Time)
+	}
+	if sp.page.UpdatedAt.IsZero() {
+		sp.page.UpdatedAt = st.GeneratedAt
+	}
 	return sp
+}
+
+func later(a, b api.Time) api.Time {
+	if b.After(a.Time) {
+		return b
+	}
+	return a
 }
 
 func componentID(service string) string { return "svc-" + service }

@@ -71,6 +71,14 @@ type Options struct {
 	// CommandTimeout bounds a command: commit, and with ?wait=all its
 	// application on every reachable node; zero means 10s.
 	CommandTimeout time.Duration
+	// DocRefresh bounds how old the volatile fields of the public documents
+	// may be: generated_at, state_time, applied_index, nodes' last_seen,
+	// clock and applied_index, votes' times, the stable_for progress of a
+	// blocked fail-back. A state change that moves only those does not
+	// render the documents again (their ETag stays, so pollers get 304)
+	// until the last render is DocRefresh old; any other change renders at
+	// once. Zero means 30s; negative means every state change renders.
+	DocRefresh time.Duration
 	// Now is the clock (generated_at, command times, rate limits); nil
 	// means time.Now.
 	Now func() time.Time
@@ -112,6 +120,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DocRefresh == 0 {
+		o.DocRefresh = 30 * time.Second
+	}
 }
 
 // Handler returns the router:
@@ -127,7 +138,8 @@ func (o *Options) defaults() {
 //
 // Public documents carry ETag (304 on If-None-Match), Cache-Control
 // max-age=5 and Access-Control-Allow-Origin *; they are rendered once per
-// state change and served from memory. Admin errors are JSON (api.ErrorBody).
+// state change a reader cares about (volatile times and indexes are
+// refreshed at most every Options.DocRefresh) and served from memory. Admin errors are JSON (api.ErrorBody).
 // It fails on invalid tokens (naming http.tokens[i] and the field).
 func Handler(o Options) (http.Handler, error) {
 	o.defaults()
