@@ -92,6 +92,12 @@ type Cluster struct {
 	// HistoryLimit is the number of history entries (decisions, commands)
 	// the cluster keeps (default 1000).
 	HistoryLimit int `toml:"history_limit"`
+	// Join is for a node added to a running cluster: on its first start it
+	// does not bootstrap (a bootstrap from another member list would fork
+	// the log's first entry) but waits for the leader, whose configuration
+	// lists it, to add it. Ignored once the node has state. Per node: not
+	// part of the config digest.
+	Join bool `toml:"join"`
 }
 
 // ClusterNode is one member of [cluster] nodes, written as an inline table
@@ -235,6 +241,9 @@ func (c *Config) finishCluster(v *validator) {
 		}
 	} else {
 		voters = c.finishClusterNodes(v)
+	}
+	if cl.Join && len(cl.Nodes) < 2 {
+		v.errorf("cluster.join", "a node can only join a cluster of several nodes: list them in cluster.nodes")
 	}
 
 	switch m := cl.MinQuorum; {

@@ -162,6 +162,8 @@ func TestClusterErrorsArePositioned(t *testing.T) {
 			[]string{"7: cluster.beat_interval: 6s is not shorter than vote_ttl (6s)", "9: cluster.election_timeout: 1s is shorter than heartbeat_timeout (2s)",
 				"10: cluster.leader_lease_timeout: 3s is longer than heartbeat_timeout", "11: cluster.max_clock_skew: 10s is not shorter than vote_ttl",
 				"12: cluster.commit_timeout: 0s is too short", "13: cluster.snapshot_threshold: 0", "14: cluster.history_limit: 0 is out of range"}},
+		{"join without nodes", "[cluster]\njoin = true\n",
+			[]string{"6: cluster.join: a node can only join a cluster of several nodes"}},
 		{"vote ttl too short", "[cluster]\nvote_ttl = \"500ms\"\n",
 			[]string{"6: cluster.vote_ttl: 500ms is too short"}},
 		{"bare number timeout", "[cluster]\nwrite_timeout = 5\n",

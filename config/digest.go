@@ -111,6 +111,7 @@ func (c *Config) Digest(zoneData ...[]byte) string {
 	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].ID < doc.Nodes[j].ID })
 	doc.Timing = c.Cluster
 	doc.Timing.Listen, doc.Timing.CA, doc.Timing.Cert, doc.Timing.Key, doc.Timing.Nodes = AddrPort{}, "", "", "", nil
+	doc.Timing.Join = false // per node: how this node came in
 	for _, t := range c.HTTP.Tokens {
 		doc.Tokens = append(doc.Tokens, token{t.Name, t.SHA256.String(), t.Role})
 	}

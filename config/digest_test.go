@@ -95,6 +95,7 @@ func TestDigestParts(t *testing.T) {
 		{"dns listen", `listen = ["127.0.0.11:5353"]`, "listen = [\"127.0.0.11:53\"]\nnsid = \"one\"\nversion_bind = \"x\"", true},
 		{"http listen and limits", `listen = "127.0.0.11:8053"`, "listen = \"127.0.0.11:9053\"\npprof = true\nstatus_rate = 1", true},
 		{"cluster listen", `listen = "127.0.0.11:7000"`, `listen = "0.0.0.0:7000"`, true},
+		{"cluster join", `max_clock_skew = "1s"`, "max_clock_skew = \"1s\"\njoin = true", true},
 		{"log", `level = "info"`, "level = \"debug\"\nformat = \"json\"", true},
 		{"zones dir", "\n[log]\n", "\n[zones]\ndir = \"elsewhere\"\n[log]\n", true},
 	}

@@ -45,30 +45,6 @@ import (
 	"github.com/geodnsd/geodnsd/web/api"
 )
 
-// buildBinariesTB is buildBinaries (the same cache) for a testing.TB: the
-// lab harness of lab_test.go takes a *testing.T, which a benchmark has not.
-func buildBinariesTB(tb testing.TB) (geodnsd, failoverctl string) {
-	tb.Helper()
-	buildOnce.Lock()
-	defer buildOnce.Unlock()
-	if buildOnce.geodnsd != "" {
-		return buildOnce.geodnsd, buildOnce.failoverctl
-	}
-	dir, err := os.MkdirTemp("", "geodnsd-e2e-bin-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, c := range []string{"geodnsd", "failoverctl"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, c), "./cmd/"+c)
-		cmd.Dir = ".."
-		if b, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("go build ./cmd/%s: %v\n%s", c, err, b)
-		}
-	}
-	buildOnce.geodnsd, buildOnce.failoverctl = filepath.Join(dir, "geodnsd"), filepath.Join(dir, "failoverctl")
-	return buildOnce.geodnsd, buildOnce.failoverctl
-}
-
 // benchLab is a running lab for a benchmark: six geodnsd processes, the
 // backends, an API client over all six nodes with the operator token.
 type benchLab struct {
@@ -107,7 +83,7 @@ var (
 // dallas, www/eu on london).
 func startBenchLab(tb testing.TB, o lab.Options) *benchLab {
 	tb.Helper()
-	bin, ctl := buildBinariesTB(tb)
+	bin, ctl := buildBinaries(tb)
 	l, err := lab.Prepare(tb.TempDir(), o)
 	if err != nil {
 		tb.Fatal(err)

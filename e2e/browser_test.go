@@ -26,7 +26,9 @@ func TestDrillPageInBrowser(t *testing.T) {
 		t.Skip("six processes: not in -short")
 	}
 	exe := ""
-	for _, bin := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	// The binary itself first: Debian's /usr/bin/chromium is a shell wrapper
+	// that has been seen failing to start ("[: unexpected operator").
+	for _, bin := range []string{"/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(bin); err == nil {
 			exe = p
 			break

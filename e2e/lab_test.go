@@ -35,7 +35,7 @@ var buildOnce struct {
 }
 
 // buildBinaries builds geodnsd and failoverctl once per test binary.
-func buildBinaries(t *testing.T) (geodnsd, failoverctl string) {
+func buildBinaries(t testing.TB) (geodnsd, failoverctl string) {
 	t.Helper()
 	buildOnce.Lock()
 	defer buildOnce.Unlock()

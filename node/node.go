@@ -77,7 +77,8 @@ type Node struct {
 	dns    *dnsserver.Server
 	http   *web.Server
 	obs    *observer
-	spec   failover.Spec
+	specMu sync.Mutex    // serialises writes of the spec to the log
+	spec   failover.Spec // the spec this node last wrote (or started with)
 	svcs   *zones.Services
 	cl     *cluster.Cluster
 	digest atomic.Pointer[string] // the config digest beats carry
@@ -100,10 +101,11 @@ func New(o Options) (*Node, error) {
 
 func build(o Options, lc *loaded) (*Node, error) {
 	cfg := lc.cfg
-	checks, err := health.Compile(cfg)
+	c, err := compile(cfg)
 	if err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: %w", cfg.File, err))
+		return nil, err
 	}
+	checks, spec, svcs := c.checks, c.spec, c.svcs
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
@@ -115,17 +117,6 @@ func build(o Options, lc *loaded) (*Node, error) {
 	log := newLogger(o.Log, cfg.Log).With("node", cfg.Node.ID)
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w)
-	}
-	spec, err := failoverSpec(cfg)
-	if err == nil {
-		_, err = failover.New(spec, time.Time{})
-	}
-	if err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: failover spec: %w", cfg.File, err))
-	}
-	svcs, err := services(cfg)
-	if err != nil {
-		return nil, cfgErr(err)
 	}
 	n := &Node{opts: o, log: log, reg: reg, checks: checks, spec: spec, svcs: svcs, routed: make(chan struct{})}
 	n.cur.Store(lc)
@@ -215,8 +206,7 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
-	startSpec := n.spec // the reload loop owns n.spec from here on
-	bgDone.Go(func() { n.respecAtStart(bg, startSpec, cfg.Cluster.WriteTimeout.Duration) })
+	bgDone.Go(func() { n.respecAtStart(bg, cfg.Cluster.WriteTimeout.Duration) })
 	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
 	if len(cfg.Cluster.Nodes) > 1 {
 		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
@@ -317,10 +307,12 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 // the cluster can take writes: the log may hold the spec of an older
 // configuration (edited while the node was down). The leader writes nothing
 // when the spec is unchanged. It retries until it succeeds or ctx ends.
-func (n *Node) respecAtStart(ctx context.Context, spec failover.Spec, timeout time.Duration) {
+func (n *Node) respecAtStart(ctx context.Context, timeout time.Duration) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		err := n.cl.Respec(rctx, spec)
+		n.specMu.Lock() // a reload may have moved n.spec on: write the latest
+		err := n.cl.Respec(rctx, n.spec)
+		n.specMu.Unlock()
 		cancel()
 		switch {
 		case err == nil:
@@ -358,24 +350,12 @@ func (n *Node) reloadConfig(ctx context.Context) {
 		return
 	}
 	cfg := lc.cfg
-	checks, err := health.Compile(cfg)
+	c, err := compile(cfg)
 	if err != nil {
 		fail(err)
 		return
 	}
-	spec, err := failoverSpec(cfg)
-	if err == nil {
-		_, err = failover.New(spec, time.Time{})
-	}
-	if err != nil {
-		fail(fmt.Errorf("failover spec: %w", err))
-		return
-	}
-	svcs, err := services(cfg)
-	if err != nil {
-		fail(err)
-		return
-	}
+	checks, spec, svcs := c.checks, c.spec, c.svcs
 	if err := zones.CheckServices(svcs, n.store.Snapshot().Zones()...); err != nil {
 		fail(err)
 		return
@@ -390,6 +370,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	for _, k := range restartKeys(n.cur.Load().cfg, cfg) {
 		n.log.Warn("config change needs a restart to take effect", "key", k)
 	}
+	n.specMu.Lock()
 	if !reflect.DeepEqual(spec, n.spec) {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Cluster.WriteTimeout.Duration)
 		err := n.cl.Respec(rctx, spec)
@@ -402,6 +383,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 			n.spec = spec
 		}
 	}
+	n.specMu.Unlock()
 	if err := n.cl.SetMembers(members(cfg)); err != nil {
 		n.log.Error("config reload: cluster membership", "err", err)
 	}

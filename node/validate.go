@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/geodnsd/geodnsd/config"
 	"github.com/geodnsd/geodnsd/failover"
 	"github.com/geodnsd/geodnsd/health"
 	"github.com/geodnsd/geodnsd/zones"
@@ -55,8 +56,18 @@ func Validate(src Source) (*Report, error) {
 	return validate(lc)
 }
 
-func validate(lc *loaded) (*Report, error) {
-	cfg := lc.cfg
+// compiled is a configuration compiled into what the components take.
+type compiled struct {
+	checks []health.Check
+	spec   failover.Spec
+	svcs   *zones.Services
+}
+
+// compile turns a validated configuration into the probes, the failover spec
+// (checked by failover.New) and the nameserver's services (geo databases
+// opened). Start-up, reload and Validate all use it, so they refuse the same
+// things. Errors wrap ErrConfig and name the file.
+func compile(cfg *config.Config) (*compiled, error) {
 	checks, err := health.Compile(cfg)
 	if err != nil {
 		return nil, cfgErr(fmt.Errorf("%s: %w", cfg.File, err))
@@ -72,6 +83,16 @@ func validate(lc *loaded) (*Report, error) {
 	if err != nil {
 		return nil, cfgErr(err)
 	}
+	return &compiled{checks: checks, spec: spec, svcs: svcs}, nil
+}
+
+func validate(lc *loaded) (*Report, error) {
+	cfg := lc.cfg
+	c, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	checks, svcs := c.checks, c.svcs
 	store := zones.NewStore(zones.StoreOptions{FS: lc.zfs.fsys, Dir: lc.zfs.dir, Root: lc.zfs.root})
 	if err := store.Load(); err != nil {
 		return nil, cfgErr(err)

@@ -54,6 +54,7 @@ func clusterOptions(cfg *config.Config, spec failover.Spec, stateDir string, dig
 		BeatInterval:       c.BeatInterval.Duration,
 		MaxClockSkew:       c.MaxClockSkew.Duration,
 		WriteTimeout:       c.WriteTimeout.Duration,
+		Join:               c.Join,
 		Digest:             digest,
 		Verdicts:           verdicts,
 		Logger:             log,

@@ -17,7 +17,9 @@ import (
 // page must be shown working in a real browser (apt-get install -y chromium).
 func requireChromium(t *testing.T) string {
 	t.Helper()
-	for _, bin := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+	// The binary itself first: Debian's /usr/bin/chromium is a shell wrapper
+	// that has been seen failing to start ("[: unexpected operator").
+	for _, bin := range []string{"/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome", "headless-shell"} {
 		if p, err := exec.LookPath(bin); err == nil {
 			return p
 		}
