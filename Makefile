@@ -32,6 +32,7 @@ lint: vet
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./dnsserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseVsMiekg$$' -fuzztime $(FUZZTIME) ./dnsserver/
 	$(GO) test -run '^$$' -fuzz '^FuzzServeService$$' -fuzztime $(FUZZTIME) ./dnsserver/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./zones/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadConfig$$' -fuzztime $(FUZZTIME) ./config/

@@ -107,6 +107,12 @@ func clusterDir(t *testing.T) string {
 	other := newTestCA(t)
 	other.writeNode(t, "ns1", filepath.Join(dir, "certs", "foreign.pem"), filepath.Join(dir, "certs", "foreign-key.pem"))
 	ca.writeNode(t, "ns9", filepath.Join(dir, "certs", "ns9.pem"), filepath.Join(dir, "certs", "ns9-key.pem"))
+	// The zones directories the files name (Load checks that they exist).
+	for _, z := range []string{"zones", "elsewhere"} {
+		if err := os.MkdirAll(filepath.Join(dir, z), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return dir
 }
 

@@ -4,12 +4,14 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,7 +81,39 @@ type DNS struct {
 	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
 	// TCPMaxConnections bounds concurrent TCP connections (default 1000).
 	TCPMaxConnections int `toml:"tcp_max_connections"`
+	// TransferAllow lists the networks whose clients may transfer our zones
+	// (AXFR over TCP, and IXFR answered with the full zone), e.g.
+	// ["192.0.2.53/32"]; empty (the default): every transfer is refused.
+	TransferAllow []Prefix `toml:"transfer_allow"`
+	// Notify lists the secondaries ("192.0.2.53:53") sent a NOTIFY (RFC
+	// 1996) when a zone's serial changes; empty (the default): no NOTIFY,
+	// no traffic leaves the node for transfers.
+	Notify []AddrPort `toml:"notify"`
+	// TSIGKeys are the TSIG keys (RFC 8945) queries may be signed with; a
+	// signed query is answered signed, and when keys are listed a transfer
+	// must be signed with one of them. Empty (the default): none.
+	TSIGKeys []TSIGKey `toml:"tsig_keys"`
+	// RRLRate turns on response rate limiting (UDP): at most this many
+	// responses per second to one client network (/24, /56); 0 (the
+	// default): off.
+	RRLRate int `toml:"rrl_rate"`
+	// RRLSlip sends every RRLSlip-th limited response truncated (TC)
+	// instead of dropping it (default 2, as NSD; 0: drop all).
+	RRLSlip int `toml:"rrl_slip"`
+	// RRLAllow lists client networks never rate limited.
+	RRLAllow []Prefix `toml:"rrl_allow"`
 }
+
+// TSIGKey is one TSIG key: { name = "xfr.example.com.", algorithm =
+// "hmac-sha256", secret = "<base64>" }.
+type TSIGKey struct {
+	Name      string `toml:"name"`
+	Algorithm string `toml:"algorithm"`
+	Secret    string `toml:"secret"`
+}
+
+// tsigAlgorithms are the HMAC algorithms of RFC 8945 §6 a key may use.
+var tsigAlgorithms = []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-md5.sig-alg.reg.int"}
 
 // Zones configures where zone files are read from.
 type Zones struct {
@@ -117,6 +151,21 @@ type Log struct {
 	// Format is "text" or "json".
 	Format string `toml:"format"`
 }
+
+// Limits owned here and used by the packages that enforce them at start-up
+// (dnsserver.New refuses the same values), so that -check-config refuses
+// exactly what start-up refuses.
+const (
+	// MaxNSID is the longest NSID (RFC 5001) in bytes: an error reply with
+	// the NSID option and a 255-byte question still fits in 512 bytes.
+	MaxNSID = 128
+	// MaxTXT is the longest CHAOS TXT answer (version_bind, node.id): one
+	// character-string (RFC 1035 §3.3).
+	MaxTXT = 255
+	// MinUDPSize and MaxUDPSize bound dns.udp_size (RFC 6891 §6.2.5).
+	MinUDPSize = 512
+	MaxUDPSize = 65535
+)
 
 // Error is one configuration problem and where it is.
 type Error struct {
@@ -171,15 +220,21 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(src, path)
+	return parse(src, path, true)
 }
 
 // Parse decodes and validates configuration text; file is used in errors and
 // to resolve relative paths ("" for text that has no file).
 func Parse(src []byte, file string) (*Config, error) {
+	return parse(src, file, false)
+}
+
+// parse is Parse; with files it also checks what the configuration names
+// on the file system (zones.dir), as start-up needs it.
+func parse(src []byte, file string, files bool) (*Config, error) {
 	c := Default()
 	c.File = file
-	v := &validator{file: file, pos: scanPositions(src)}
+	v := &validator{file: file, pos: scanPositions(src), files: files}
 	md, err := toml.Decode(string(src), c)
 	if err != nil {
 		var pe toml.ParseError
@@ -222,6 +277,7 @@ func Default() *Config {
 			UDPSize:           1232,
 			TCPIdleTimeout:    Duration{10 * time.Second},
 			TCPMaxConnections: 1000,
+			RRLSlip:           2,
 		},
 		Zones: Zones{Dir: "zones"},
 		HTTP: HTTP{
@@ -242,6 +298,7 @@ type validator struct {
 	md    toml.MetaData
 	errs  Errors
 	warns Errors
+	files bool // check paths on the file system (Load)
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -275,14 +332,42 @@ func (c *Config) finish(v *validator) {
 		}
 		seen[a.String()] = i
 	}
+	keyNames := map[string]int{}
+	for i, k := range c.DNS.TSIGKeys {
+		key := fmt.Sprintf("dns.tsig_keys[%d]", i)
+		name := strings.ToLower(strings.TrimSuffix(k.Name, "."))
+		if !isHostName(k.Name) {
+			v.errorf(key+".name", "%q is not a domain name", k.Name)
+		} else if j, dup := keyNames[name]; dup {
+			v.errorf(key+".name", "key %q is listed twice (also at dns.tsig_keys[%d])", k.Name, j)
+		}
+		keyNames[name] = i
+		if !slices.Contains(tsigAlgorithms, strings.ToLower(strings.TrimSuffix(k.Algorithm, "."))) {
+			v.errorf(key+".algorithm", "%q: want one of %s", k.Algorithm, strings.Join(tsigAlgorithms, ", "))
+		}
+		if b, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || len(b) == 0 {
+			v.errorf(key+".secret", "not a base64 secret")
+		}
+	}
+	if c.DNS.RRLRate < 0 || c.DNS.RRLRate > 1_000_000 {
+		v.errorf("dns.rrl_rate", "%d is out of range 0..1000000", c.DNS.RRLRate)
+	}
+	if c.DNS.RRLSlip < 0 || c.DNS.RRLSlip > 100 {
+		v.errorf("dns.rrl_slip", "%d is out of range 0..100", c.DNS.RRLSlip)
+	}
+	for i, a := range c.DNS.Notify {
+		if a.Port() == 0 {
+			v.errorf(fmt.Sprintf("dns.notify[%d]", i), "%s: give the secondary's port (53 for most)", a)
+		}
+	}
 	if c.DNS.SocketsPerAddress < 0 || c.DNS.SocketsPerAddress > 256 {
 		v.errorf("dns.sockets_per_address", "%d is out of range 0..256", c.DNS.SocketsPerAddress)
 	}
 	if c.DNS.SocketsPerAddress == 0 {
 		c.DNS.SocketsPerAddress = runtime.NumCPU()
 	}
-	if c.DNS.UDPSize < 512 || c.DNS.UDPSize > 65535 {
-		v.errorf("dns.udp_size", "%d is out of range 512..65535", c.DNS.UDPSize)
+	if c.DNS.UDPSize < MinUDPSize || c.DNS.UDPSize > MaxUDPSize {
+		v.errorf("dns.udp_size", "%d is out of range %d..%d", c.DNS.UDPSize, MinUDPSize, MaxUDPSize)
 	}
 	if c.DNS.TCPIdleTimeout.Duration < 100*time.Millisecond {
 		v.errorf("dns.tcp_idle_timeout", "%s is too short (minimum 100ms)", c.DNS.TCPIdleTimeout.Duration)
@@ -295,16 +380,30 @@ func (c *Config) finish(v *validator) {
 		c.DNS.NSID = ""
 	case c.DNS.NSID == "":
 		c.DNS.NSID = c.Node.ID
-	case len(c.DNS.NSID) > 255:
-		v.errorf("dns.nsid", "longer than 255 bytes")
+	case len(c.DNS.NSID) > MaxNSID:
+		v.errorf("dns.nsid", "%d bytes: at most %d", len(c.DNS.NSID), MaxNSID)
 	}
-	if len(c.DNS.VersionBind) > 255 {
-		v.errorf("dns.version_bind", "longer than 255 bytes")
+	if len(c.DNS.VersionBind) > MaxTXT {
+		v.errorf("dns.version_bind", "%d bytes: at most %d", len(c.DNS.VersionBind), MaxTXT)
 	}
 	if c.Zones.Dir == "" {
 		v.errorf("zones.dir", "empty")
-	} else if !filepath.IsAbs(c.Zones.Dir) && c.File != "" {
-		c.Zones.Dir = filepath.Join(filepath.Dir(c.File), c.Zones.Dir)
+	} else {
+		if !filepath.IsAbs(c.Zones.Dir) && c.File != "" {
+			c.Zones.Dir = filepath.Join(filepath.Dir(c.File), c.Zones.Dir)
+		}
+		if v.files {
+			c.Zones.Dir = absPath(c.Zones.Dir)
+			st, err := os.Stat(c.Zones.Dir)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				v.errorf("zones.dir", "%s: no such directory", c.Zones.Dir)
+			case err != nil:
+				v.errorf("zones.dir", "%v", err)
+			case !st.IsDir():
+				v.errorf("zones.dir", "%s: not a directory", c.Zones.Dir)
+			}
+		}
 	}
 	if d := c.Zones.ReloadInterval.Duration; d != 0 && d < time.Second {
 		v.errorf("zones.reload_interval", "%s is too short (minimum 1s, or 0 for SIGHUP only)", d)
@@ -328,6 +427,15 @@ func (c *Config) path(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// absPath is p made absolute and clean (p itself when the working
+// directory is unknown).
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 func isLabel(s string) bool {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,12 @@ func TestParseErrorsArePositioned(t *testing.T) {
 		{"wrong type", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nudp_size = \"big\"\n",
 			[]string{"f.toml:5: dns.udp_size: incompatible types"}},
 		{"syntax", "[node]\nid = \"ns1\n", []string{"f.toml:2:"}},
+		{"nsid over the server's limit", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nnsid = \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"\n",
+			[]string{"f.toml:5: dns.nsid: 129 bytes: at most 128"}},
+		{"tsig key", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\ntsig_keys = [{ name = \"xfr.key\", algorithm = \"hmac-sha999\", secret = \"c2VjcmV0\" }]\n",
+			[]string{"f.toml:5: dns.tsig_keys[0].algorithm: \"hmac-sha999\": want one of"}},
+		{"notify without port", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nnotify = [\"192.0.2.53:0\"]\n",
+			[]string{"f.toml:5: dns.notify[0]: 192.0.2.53:0: give the secondary's port"}},
 		{"bad log level", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\n[log]\nlevel = \"loud\"\n",
 			[]string{"f.toml:6:", "bad log level"}},
 	}
@@ -111,5 +119,31 @@ deep = true
 		if got := p.line(k); got != w {
 			t.Errorf("line(%q) = %d, want %d", k, got, w)
 		}
+	}
+}
+
+// TestLoadZonesDir: Load resolves zones.dir against the config file and
+// refuses a missing one with its key path, line and full path.
+func TestLoadZonesDir(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "g.toml")
+	src := "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\n[zones]\ndir = \"z\"\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	want := p + ":6: zones.dir: " + filepath.Join(dir, "z") + ": no such directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant %s", err, want)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "z"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zones.Dir != filepath.Join(dir, "z") {
+		t.Errorf("zones.dir %q", c.Zones.Dir)
 	}
 }

@@ -204,7 +204,8 @@ type Check struct {
 	StartTLS bool   `toml:"starttls"`
 
 	// DNS: one query to the probed server; Answer must match the data of one
-	// answer record ("192.0.2.10", "10 mx.example.com.", TXT strings joined).
+	// answer record in zone file form ("192.0.2.10", "10 mx.example.com.",
+	// `0 issue "ca.example.net"`), TXT strings joined without quotes.
 	Query            string `toml:"query"`
 	QType            string `toml:"qtype"` // default A
 	RCode            string `toml:"rcode"` // default NOERROR
@@ -471,7 +472,12 @@ func (c *Config) finishSite(v *validator, key string, s *Site) {
 		e := &s.Endpoints[i]
 		ekey := fmt.Sprintf("%s.endpoints[%d]", key, i)
 		e.Address = strings.TrimSpace(e.Address)
-		if !isAddrOrHost(e.Address) {
+		addrOK := isAddrOrHost(e.Address)
+		switch {
+		case addrOK:
+		case numericTLD(e.Address):
+			v.errorf(ekey, "address %q is not a valid IPv4 address (and a host name's last label cannot be all digits, RFC 1123 §2.1)", e.Address)
+		default:
 			v.errorf(ekey, "address %q is neither an IP address nor a host name", e.Address)
 		}
 		if e.Name == "" {
@@ -486,7 +492,7 @@ func (c *Config) finishSite(v *validator, key string, s *Site) {
 			probe = e.Address
 		}
 		host, port, err := splitProbe(probe)
-		if err != nil {
+		if err != nil && (e.Probe != "" || addrOK) {
 			v.errorf(ekey, "probe %q: %v", e.Probe, err)
 		}
 		e.ProbeHost, e.ProbePort = host, port
@@ -801,10 +807,12 @@ func isAddrOrHost(s string) bool {
 	return isHostName(s)
 }
 
-// isHostName accepts LDH names (and '_' for service labels), with an optional final dot.
+// isHostName accepts LDH names (and '_' for service labels), with an
+// optional final dot, whose last label is not all digits (RFC 1123 §2.1:
+// "192.0.2.300" and "192.0.2" are broken addresses, not names).
 func isHostName(s string) bool {
 	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
+	if s == "" || len(s) > 253 || numericTLD(s) {
 		return false
 	}
 	for _, l := range strings.Split(s, ".") {
@@ -815,6 +823,23 @@ func isHostName(s string) bool {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// numericTLD reports whether the last label of s is all digits.
+func numericTLD(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
 	return true

@@ -158,7 +158,7 @@ func shownKeys(src string) map[string]bool {
 		}
 		if m := keyRE.FindStringSubmatch(line); m != nil {
 			shown[prefix+m[1]] = true
-			if m[1] == "nodes" || m[1] == "endpoints" {
+			if m[1] == "nodes" || m[1] == "endpoints" || m[1] == "tsig_keys" {
 				table2 := prefix + m[1]
 				for _, im := range inlineRE.FindAllStringSubmatch(line, -1) {
 					shown[table2+"."+im[1]] = true

@@ -218,6 +218,7 @@ type wantOPT struct {
 	version uint8
 	nsid    string // "" = no NSID option
 	options int    // number of options
+	ede     uint16 // Extended DNS Error info code, 0 = no EDE option
 }
 
 func flagString(m *dns.Msg) string {
@@ -349,6 +350,18 @@ func check(t *testing.T, raw []byte, id uint16, w want) {
 		}
 		if nsid != w.opt.nsid {
 			t.Errorf("NSID %q, want %q", nsid, w.opt.nsid)
+		}
+		var ede uint16
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				ede = e.InfoCode
+				if e.ExtraText != "" {
+					t.Errorf("EDE extra text %q, want none", e.ExtraText)
+				}
+			}
+		}
+		if ede != w.opt.ede {
+			t.Errorf("EDE %d, want %d", ede, w.opt.ede)
 		}
 	}
 }

@@ -134,6 +134,7 @@ type counters struct {
 	truncated atomic.Uint64
 	malformed atomic.Uint64
 	panics    atomic.Uint64
+	transfers atomic.Uint64
 
 	histCount   atomic.Uint64
 	histSumNano atomic.Uint64
@@ -179,23 +180,31 @@ type collector struct {
 	names    *zoneNames
 	tcpConns *atomic.Int64
 	tcpRej   *atomic.Uint64
+	// replyErrs counts replies that failed to build (set after newCollector).
+	replyErrs *atomic.Uint64
+	// rrl is the rate limiter whose counts are exported (nil: off).
+	rrl *rrl
 
-	queries, duration, truncated, malformed, panics, conns, rejected *prometheus.Desc
+	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers, rrlDropped, rrlSlipped *prometheus.Desc
 }
 
 func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *collector {
 	n := func(name string) string { return prometheus.BuildFQName("geodnsd", "dns", name) }
 	return &collector{
-		names:     names,
-		tcpConns:  conns,
-		tcpRej:    rej,
-		queries:   prometheus.NewDesc(n("queries_total"), "DNS queries answered, by answering zone, query type, response code and transport.", []string{"zone", "qtype", "rcode", "proto"}, nil),
-		duration:  prometheus.NewDesc(n("request_duration_seconds"), "Time from receiving a request to sending its reply (per receive batch on UDP).", []string{"proto"}, nil),
-		truncated: prometheus.NewDesc(n("responses_truncated_total"), "UDP responses sent with the TC bit.", nil, nil),
-		malformed: prometheus.NewDesc(n("malformed_total"), "Requests dropped as unusable or answered FORMERR.", nil, nil),
-		panics:    prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
-		conns:     prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
-		rejected:  prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		names:       names,
+		tcpConns:    conns,
+		tcpRej:      rej,
+		queries:     prometheus.NewDesc(n("queries_total"), "DNS queries answered, by answering zone, query type, response code and transport.", []string{"zone", "qtype", "rcode", "proto"}, nil),
+		duration:    prometheus.NewDesc(n("request_duration_seconds"), "Time from receiving a request to sending its reply (per receive batch on UDP).", []string{"proto"}, nil),
+		truncated:   prometheus.NewDesc(n("responses_truncated_total"), "UDP responses sent with the TC bit.", nil, nil),
+		malformed:   prometheus.NewDesc(n("malformed_total"), "Requests dropped as unusable or answered FORMERR.", nil, nil),
+		panics:      prometheus.NewDesc(n("panics_total"), "Panics recovered on the packet path.", nil, nil),
+		conns:       prometheus.NewDesc(n("tcp_connections"), "Open DNS TCP connections.", nil, nil),
+		rejected:    prometheus.NewDesc(n("tcp_rejected_total"), "DNS TCP connections closed at once because of the connection limit.", nil, nil),
+		rrlDropped:  prometheus.NewDesc(n("rrl_dropped_total"), "UDP responses dropped by response rate limiting.", nil, nil),
+		rrlSlipped:  prometheus.NewDesc(n("rrl_slipped_total"), "UDP responses sent truncated (TC) instead of dropped by response rate limiting.", nil, nil),
+		transfers:   prometheus.NewDesc(n("transfers_total"), "Zone transfers (AXFR, and IXFR answered in full) sent to allowed clients.", nil, nil),
+		replyErrors: prometheus.NewDesc(n("reply_errors_total"), "Replies that could not be built and were answered SERVFAIL (a bug; the first is logged).", nil, nil),
 	}
 }
 
@@ -206,7 +215,7 @@ func (c *collector) add(set *counters) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected} {
+	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers, c.rrlDropped, c.rrlSlipped} {
 		ch <- d
 	}
 }
@@ -223,7 +232,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		proto        proto
 	}
 	queries := map[qkey]uint64{}
-	var truncated, malformed, panics uint64
+	var truncated, malformed, panics, transfers uint64
 	type hist struct {
 		count   uint64
 		sum     float64
@@ -247,6 +256,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		truncated += s.truncated.Load()
 		malformed += s.malformed.Load()
 		panics += s.panics.Load()
+		transfers += s.transfers.Load()
 		h := &hists[s.proto]
 		h.count += s.histCount.Load()
 		h.sum += float64(s.histSumNano.Load()) / 1e9
@@ -275,6 +285,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.truncated, prometheus.CounterValue, float64(truncated))
 	ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(malformed))
 	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(panics))
+	ch <- prometheus.MustNewConstMetric(c.transfers, prometheus.CounterValue, float64(transfers))
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(c.tcpConns.Load()))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(c.tcpRej.Load()))
+	var replyErrs uint64
+	if c.replyErrs != nil {
+		replyErrs = c.replyErrs.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(c.replyErrors, prometheus.CounterValue, float64(replyErrs))
+	var dropped, slipped uint64
+	if c.rrl != nil {
+		dropped, slipped = c.rrl.dropped.Load(), c.rrl.slipped.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(c.rrlDropped, prometheus.CounterValue, float64(dropped))
+	ch <- prometheus.MustNewConstMetric(c.rrlSlipped, prometheus.CounterValue, float64(slipped))
 }

@@ -2,8 +2,10 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -19,18 +21,29 @@ type handler struct {
 	identity string // TXT presentation form, "" = REFUSED
 	version  string
 	zones    *zoneNames
+	xfrAllow []netip.Prefix     // addresses allowed to transfer zones
+	keys     map[string]TSIGKey // TSIG keys by lower-case FQDN name
+	rrl      *rrl               // nil: no response rate limiting
+
+	log       *slog.Logger
+	replyErrs atomic.Uint64 // replies that failed to build
+	logged    atomic.Bool   // the first failure has been logged
+	failPack  error         // tests: every pack fails with this error
 }
 
 // worker answers packets for one goroutine: it owns its scratch request,
 // key and pack buffers, its reply cache (nil: no caching) and its counters.
 type worker struct {
-	h     *handler
-	proto proto
-	cache *cache
-	ctr   *counters
-	req   request
-	key   [maxKeyLen]byte
-	pack  []byte // dns.Msg.PackBuffer scratch, miss path only
+	h       *handler
+	proto   proto
+	cache   *cache
+	ctr     *counters
+	req     request
+	key     [maxKeyLen]byte
+	pack    []byte   // dns.Msg.PackBuffer scratch, miss path only
+	ede     int      // Extended DNS Error info code for the OPT of this reply, -1 none
+	xfr     [][]byte // a zone transfer's messages after the first (TCP), written by the caller
+	tsigKey string   // the key that signed the current query ("" none), while it is answered
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -54,7 +67,7 @@ const (
 )
 
 func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
-	w := &worker{h: h, proto: p, cache: c, ctr: ctr}
+	w := &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1}
 	if c != nil {
 		w.locs = make(map[netip.Addr]geo.Location)
 	}
@@ -114,6 +127,7 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 		}
 	}()
 	q := &w.req
+	w.ede = -1
 	switch q.parse(msg) {
 	case vDrop:
 		w.ctr.malformed.Add(1)
@@ -122,19 +136,38 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 		w.ctr.malformed.Add(1)
 		return w.errorReply(dst, msg, dns.RcodeFormatError)
 	case vNotImp:
+		// Only QR and the opcode: a header whose other flags mean nothing
+		// for an opcode we do not know (ISC genreport "opcodeflg").
+		q.flags &= opcodeMask << opcodeShift
 		return w.errorReply(dst, msg, dns.RcodeNotImplemented)
+	case vBadKey:
+		return w.signed(dst, msg, from)
 	case vBadVers:
 		return w.errorReply(dst, msg, dns.RcodeBadVers)
 	}
+	return w.dispatch(dst, msg, from)
+}
+
+// dispatch answers a well-formed query by its type: transfers, or an answer.
+func (w *worker) dispatch(dst, msg []byte, from netip.Addr) []byte {
+	q := &w.req
 	switch q.qtype {
 	case typeAXFR:
 		// NSD: AXFR over UDP is NOTIMP; over TCP it is refused unless
-		// allowed (transfers are a later issue).
+		// the client's address is allowed (Options.TransferAllow).
 		if w.proto == protoUDP {
 			return w.errorReply(dst, msg, dns.RcodeNotImplemented)
 		}
+		if w.h.transferAllowed(from) && w.keyOK() {
+			return w.transfer(dst, msg)
+		}
+		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	case typeIXFR:
+		if w.proto == protoTCP && w.h.transferAllowed(from) && w.keyOK() {
+			return w.transfer(dst, msg) // RFC 1995 §4: a full transfer answers IXFR
+		}
+		w.ede = edeProhibited
 		return w.errorReply(dst, msg, dns.RcodeRefused)
 	}
 	return w.answer(dst, msg, from)
@@ -170,6 +203,35 @@ func (w *worker) errorReply(dst, msg []byte, rcode int) []byte {
 	return dst
 }
 
+// tsigError answers a signed query whose key we do not know (BADKEY) or
+// whose MAC or time does not verify (BADSIG, BADTIME): NOTAUTH, unsigned,
+// with a TSIG RR that copies the query's key name, algorithm, time and
+// original ID, carries no MAC and the error (RFC 8945 §5.2). The TSIG comes
+// after the OPT, as the last record.
+func (w *worker) tsigError(dst, msg []byte, t *dns.TSIG, tsigErr uint16) []byte {
+	q := &w.req
+	start := len(dst)
+	q.hasQ = false // as NSD: no question in a BADKEY reply
+	dst = w.errorReply(dst, msg, dns.RcodeNotAuth)
+	out := &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     t.OrigId,
+		Error:      tsigErr,
+	}
+	buf := make([]byte, 512)
+	n, err := dns.PackRR(out, buf, 0, nil, false)
+	if err != nil {
+		return dst
+	}
+	dst = append(dst, buf[:n]...)
+	ar := binary.BigEndian.Uint16(dst[start+10:])
+	binary.BigEndian.PutUint16(dst[start+10:], ar+1)
+	return dst
+}
+
 // servfail is the reply after a recovered panic: header only.
 func servfail(dst, msg []byte) []byte {
 	if len(msg) < headerLen {
@@ -178,6 +240,14 @@ func servfail(dst, msg []byte) []byte {
 	f := flagQR | binary.BigEndian.Uint16(msg[2:])&(opcodeMask<<opcodeShift|flagRD|flagCD) | dns.RcodeServerFailure
 	return append(dst, msg[0], msg[1], byte(f>>8), byte(f), 0, 0, 0, 0, 0, 0, 0, 0)
 }
+
+// Extended DNS Error info codes (RFC 8914 §4) that geodnsd sends, where
+// NSD 4.6 sends them: always with empty EXTRA-TEXT.
+const (
+	edeProhibited       = 18 // a refused transfer; CHAOS data we hide
+	edeNotAuthoritative = 20 // REFUSED: the name is in none of our zones
+	edeNotSupported     = 21 // CHAOS questions we have no answer for
+)
 
 // optOffset is the offset of the RDLENGTH of the OPT RR that packOPT put
 // last in reply b, 0 when the query had no OPT.
@@ -194,6 +264,9 @@ func (w *worker) optLen(nsidOK bool) int {
 	if nsidOK && w.req.nsid && len(w.h.nsid) > 0 {
 		n += 4 + len(w.h.nsid)
 	}
+	if w.ede >= 0 {
+		n += 6
+	}
 	return n
 }
 
@@ -207,12 +280,24 @@ func (w *worker) appendOPT(dst []byte, ext uint8, nsidOK bool) []byte {
 	}
 	size := w.h.udpSize
 	dst = append(dst, 0, 0, typeOPT, byte(size>>8), byte(size), ext, 0, do, 0)
-	if nsidOK && q.nsid && len(w.h.nsid) > 0 {
-		n := len(w.h.nsid)
-		dst = append(dst, byte((n+4)>>8), byte(n+4), 0, optNSID, byte(n>>8), byte(n))
-		return append(dst, w.h.nsid...)
+	rdlen := 0
+	nsid := nsidOK && q.nsid && len(w.h.nsid) > 0
+	if nsid {
+		rdlen += 4 + len(w.h.nsid)
 	}
-	return append(dst, 0, 0)
+	if w.ede >= 0 {
+		rdlen += 6
+	}
+	dst = append(dst, byte(rdlen>>8), byte(rdlen))
+	if nsid {
+		n := len(w.h.nsid)
+		dst = append(dst, 0, optNSID, byte(n>>8), byte(n))
+		dst = append(dst, w.h.nsid...)
+	}
+	if w.ede >= 0 {
+		dst = append(dst, 0, optEDE, 0, 2, byte(w.ede>>8), byte(w.ede))
+	}
+	return dst
 }
 
 // makeKey writes the cache key for the current request and a size limit
@@ -332,6 +417,7 @@ func (w *worker) answer(dst, msg []byte, from netip.Addr) []byte {
 	}
 	full, fit, err := w.build(snap, limit)
 	if err != nil {
+		w.h.buildFailed(q, err)
 		return w.errorReply(dst, msg, dns.RcodeServerFailure)
 	}
 	if c != nil {
@@ -382,7 +468,7 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	var res zones.Result
 	switch {
 	case q.qclass == classCHAOS:
-		res = w.h.chaos(name, q.qtype)
+		res, w.ede = w.h.chaos(name, q.qtype)
 	case snap == nil:
 		res = zones.Result{Rcode: dns.RcodeRefused}
 	default:
@@ -396,6 +482,9 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 			}
 		}
 		res = snap.Answer(zones.Question{Name: name, Type: q.qtype, Class: q.qclass, DO: q.edns && q.do, Routes: routes})
+	}
+	if res.Rcode == dns.RcodeRefused && res.Zone == "" && q.qclass != classCHAOS && (q.qclass == classINET || q.qclass == classANY) {
+		w.ede = edeNotAuthoritative // as NSD: REFUSED outside our zones
 	}
 	m := &dns.Msg{
 		MsgHdr: dns.MsgHdr{
@@ -428,11 +517,29 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 	return full, entry{reply: clone(b), zone: zone, rcode: rc, tc: tc, opt: w.optOffset(b)}, nil
 }
 
+// buildFailed counts a reply that could not be built and logs the first
+// one. Zones refuse at load every record that does not pack, so this is a
+// bug, never expected input: it is answered SERVFAIL, counted in
+// geodnsd_dns_reply_errors_total and logged once per server (not per
+// query: the query path logs nothing above Debug otherwise).
+func (h *handler) buildFailed(q *request, err error) {
+	h.replyErrs.Add(1)
+	if h.logged.Swap(true) {
+		return
+	}
+	name, _, _ := dns.UnpackDomainName(q.qname[:q.qlen], 0)
+	h.log.Error("dns reply could not be built; answered SERVFAIL (logged once, counted in geodnsd_dns_reply_errors_total)",
+		"qname", name, "qtype", dns.Type(q.qtype).String(), "error", err)
+}
+
 func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
 
 // packOPT packs m with compression into the scratch buffer and appends the
 // OPT RR when the query had one.
 func (w *worker) packOPT(m *dns.Msg, ext uint8) ([]byte, error) {
+	if w.h.failPack != nil {
+		return nil, w.h.failPack
+	}
 	if cap(w.pack) < 1024 {
 		w.pack = make([]byte, 4096)
 	}
@@ -453,8 +560,10 @@ func (w *worker) packOPT(m *dns.Msg, ext uint8) ([]byte, error) {
 // fit makes the reply fit in limit bytes, as NSD and Knot do: additional
 // RRsets that do not fit are left out without TC (RFC 2181 §9), except the
 // glue of in-domain name servers in a referral, which sets TC (RFC 9471);
-// when the answer and authority sections do not fit, the reply is the
-// header with TC, the question and the OPT.
+// when the answer and authority sections do not fit, the reply keeps the
+// whole RRsets of those sections that fit, in order up to the first that
+// does not, and sets TC (RFC 2181 §9: a CNAME whose target's RRset is too
+// big comes with TC, as NSD and Knot send it).
 func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte, bool, error) {
 	opt := 0
 	if w.req.edns {
@@ -463,22 +572,19 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 	extra := m.Extra
 	m.Extra = nil
 	if m.Len()+opt > limit {
-		return w.truncated(m, ext)
+		return w.truncated(m, ext, limit-opt)
 	}
 	required := requiredGlue(res)
 	kept := make([]dns.RR, 0, len(extra))
 	for i := 0; i < len(extra); {
-		j := i + 1
-		for j < len(extra) && sameRRset(extra[i], extra[j]) {
-			j++
-		}
+		j := nextRRset(extra, i)
 		m.Extra = append(kept, extra[i:j]...)
 		switch {
 		case m.Len()+opt <= limit:
 			kept = m.Extra
 		case required(extra[i]):
 			m.Extra = nil
-			return w.truncated(m, ext)
+			return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
 		}
 		i = j
 	}
@@ -489,16 +595,42 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 	}
 	if len(b) > limit {
 		m.Extra = nil
-		return w.truncated(m, ext)
+		return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
 	}
 	return b, false, nil
 }
 
-func (w *worker) truncated(m *dns.Msg, ext uint8) ([]byte, bool, error) {
-	t := &dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}
+// truncated packs m with TC, no additional section, and of its answer then
+// authority sections the whole RRsets that fit in limit bytes (the OPT
+// excluded), up to the first that does not.
+func (w *worker) truncated(m *dns.Msg, ext uint8, limit int) ([]byte, bool, error) {
+	t := &dns.Msg{MsgHdr: m.MsgHdr, Compress: true, Question: m.Question}
 	t.Truncated = true
+	sections := [2][]dns.RR{m.Answer, m.Ns}
+	dsts := [2]*[]dns.RR{&t.Answer, &t.Ns}
+fill:
+	for k, rrs := range sections {
+		for i := 0; i < len(rrs); {
+			j := nextRRset(rrs, i)
+			*dsts[k] = rrs[:j]
+			if t.Len() > limit {
+				*dsts[k] = rrs[:i]
+				break fill
+			}
+			i = j
+		}
+	}
 	b, err := w.packOPT(t, ext)
 	return b, true, err
+}
+
+// nextRRset returns the end of the RRset that starts at rrs[i].
+func nextRRset(rrs []dns.RR, i int) int {
+	j := i + 1
+	for j < len(rrs) && sameRRset(rrs[i], rrs[j]) {
+		j++
+	}
+	return j
 }
 
 func sameRRset(a, b dns.RR) bool {
@@ -544,24 +676,32 @@ func requiredGlue(res zones.Result) func(dns.RR) bool {
 
 // chaos answers the CHAOS class: TXT id.server./hostname.bind. and
 // version.bind./version.server., TTL 0, AA off (we are not authoritative
-// for CHAOS data; NSD and Knot clear it too); anything else is REFUSED.
-func (h *handler) chaos(name string, qtype uint16) zones.Result {
+// for CHAOS data; NSD and Knot clear it too); anything else is REFUSED,
+// with the Extended DNS Error NSD sends (-1: none): 18 Prohibited for a
+// name we know but do not tell, 21 Not Supported for the rest.
+func (h *handler) chaos(name string, qtype uint16) (zones.Result, int) {
 	var txt string
+	known := true
 	switch name {
 	case "id.server.", "hostname.bind.":
 		txt = h.identity
 	case "version.bind.", "version.server.":
 		txt = h.version
+	default:
+		known = false
 	}
-	if txt == "" || qtype != dns.TypeTXT {
-		return zones.Result{Rcode: dns.RcodeRefused}
+	switch {
+	case qtype != dns.TypeTXT || !known:
+		return zones.Result{Rcode: dns.RcodeRefused}, edeNotSupported
+	case txt == "":
+		return zones.Result{Rcode: dns.RcodeRefused}, edeProhibited
 	}
 	return zones.Result{
 		Answer: []dns.RR{&dns.TXT{
 			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS},
 			Txt: []string{txt},
 		}},
-	}
+	}, -1
 }
 
 // txtEscape turns raw bytes into the presentation form miekg/dns packs

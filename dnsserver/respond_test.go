@@ -123,8 +123,10 @@ func respondCases() []respondCase {
 			want: want{rcode: 3, hdrRcode: 3, flags: "qr aa rd", question: "nothere.example.com. IN A", ns: []string{soa}}},
 		{name: "NODATA with SOA", id: 10, req: query(q{id: 10, name: "www.example.com.", qtype: dns.TypeTXT}),
 			want: want{flags: "qr aa", question: "www.example.com. IN TXT", ns: []string{soa}}},
-		{name: "REFUSED outside our zones", id: 11, req: query(q{id: 11, name: "www.example.org.", qtype: dns.TypeA, rd: true, edns: true}),
-			want: want{rcode: 5, hdrRcode: 5, flags: "qr rd", question: "www.example.org. IN A", opt: optPlain}},
+		{name: "REFUSED outside our zones: EDE 20", id: 11, req: query(q{id: 11, name: "www.example.org.", qtype: dns.TypeA, rd: true, edns: true}),
+			want: want{rcode: 5, hdrRcode: 5, flags: "qr rd", question: "www.example.org. IN A", opt: &wantOPT{size: 1232, options: 1, ede: 20}}},
+		{name: "REFUSED outside our zones, with NSID: EDE 20 after NSID", id: 12, req: query(q{id: 12, name: "www.example.org.", qtype: dns.TypeA, edns: true, opts: []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID}}}),
+			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "www.example.org. IN A", opt: &wantOPT{size: 1232, options: 2, ede: 20, nsid: testNSID}}},
 		{name: "CNAME", id: 12, req: query(q{id: 12, name: "alias.example.com.", qtype: dns.TypeA}),
 			want: want{flags: "qr aa", question: "alias.example.com. IN A", answer: []string{"alias.example.com. 3600 IN CNAME www.example.com.", wwwA80, wwwA81}}},
 		{name: "0x20 case preserved", id: 13, req: query(q{id: 13, name: "wWw.ExAmPlE.cOm.", qtype: dns.TypeA}),
@@ -142,8 +144,10 @@ func respondCases() []respondCase {
 		{name: "empty: dropped", udp: true, req: rawReq(nil), want: want{drop: true}},
 
 		// NOTIMP
-		{name: "NOTIMP STATUS", id: 22, req: query(q{id: 22, name: "www.example.com.", qtype: dns.TypeA, opcode: dns.OpcodeStatus, rd: true, edns: true}),
-			want: want{rcode: 4, hdrRcode: 4, flags: "qr rd", opcode: dns.OpcodeStatus, question: "www.example.com. IN A", opt: optPlain}},
+		{name: "NOTIMP STATUS: RD not copied", id: 22, req: query(q{id: 22, name: "www.example.com.", qtype: dns.TypeA, opcode: dns.OpcodeStatus, rd: true, edns: true}),
+			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: dns.OpcodeStatus, question: "www.example.com. IN A", opt: optPlain}},
+		{name: "NOTIMP opcode 15 with every flag set: only QR (genreport opcodeflg)", id: 25, req: rawReq(cat(header(25, 15<<opcodeShift|0x07f0, 1, 0, 0, 0), wwwQuestion)),
+			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: 15, question: "www.example.com. IN A"}},
 		{name: "NOTIMP NOTIFY", id: 23, req: query(q{id: 23, name: "example.com.", qtype: dns.TypeSOA, opcode: dns.OpcodeNotify}),
 			want: want{rcode: 4, hdrRcode: 4, flags: "qr", opcode: dns.OpcodeNotify, question: "example.com. IN SOA"}},
 		{name: "NOTIMP UPDATE with records, no question echo for 0 questions", id: 24, req: rawReq(header(24, 5<<opcodeShift, 0, 0, 0, 0)),
@@ -222,7 +226,14 @@ func respondCases() []respondCase {
 		{name: "CHAOS other name", id: 67, req: query(q{id: 67, name: "authors.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}),
 			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "authors.bind. CH TXT"}},
 
+		{name: "CHAOS version.bind unset, EDNS: EDE 18", bare: true, id: 68, req: query(q{id: 68, name: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, edns: true}),
+			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "version.bind. CH TXT", opt: &wantOPT{size: 1232, options: 1, ede: 18}}},
+		{name: "CHAOS other name, EDNS: EDE 21", id: 69, req: query(q{id: 69, name: "authors.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, edns: true}),
+			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "authors.bind. CH TXT", opt: &wantOPT{size: 1232, options: 1, ede: 21}}},
+
 		// zone transfers
+		{name: "AXFR over TCP with EDNS: REFUSED, EDE 18", tcp: true, id: 73, req: query(q{id: 73, name: "example.com.", qtype: dns.TypeAXFR, edns: true}),
+			want: want{rcode: 5, hdrRcode: 5, flags: "qr", question: "example.com. IN AXFR", opt: &wantOPT{size: 1232, options: 1, ede: 18}}},
 		{name: "AXFR over UDP: NOTIMP (as NSD)", udp: true, id: 70, req: query(q{id: 70, name: "example.com.", qtype: dns.TypeAXFR}),
 			want: want{rcode: 4, hdrRcode: 4, flags: "qr", question: "example.com. IN AXFR"}},
 		{name: "AXFR over TCP: REFUSED", tcp: true, id: 71, req: query(q{id: 71, name: "example.com.", qtype: dns.TypeAXFR}),

@@ -18,6 +18,7 @@ package dnsserver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,13 +26,16 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/geodnsd/geodnsd/config"
 	"github.com/geodnsd/geodnsd/zones"
 )
 
@@ -50,15 +54,31 @@ type Options struct {
 	Identity          string           // answer for CHAOS TXT id.server. and hostname.bind. ("" = REFUSED)
 	VersionBind       string           // answer for CHAOS TXT version.bind./version.server.; "" = REFUSED
 	Source            Source
-	Logger            *slog.Logger         // nil = discard
-	Registry          *prometheus.Registry // nil = private
+	// TransferAllow lists the client addresses that may transfer any of
+	// our zones over TCP (AXFR, and IXFR answered in full); nil: none, every
+	// transfer is REFUSED (with EDE 18 Prohibited), as NSD does.
+	TransferAllow []netip.Prefix
+	// TSIGKeys are the keys queries may be signed with (RFC 8945); a signed
+	// query is answered signed. When keys are given, a transfer must also
+	// be signed with one of them. A query signed with another key gets
+	// NOTAUTH with BADKEY.
+	TSIGKeys []TSIGKey
+	// RRL is response rate limiting for UDP (see RRL); zero: off.
+	RRL RRL
+	// Notify lists the secondaries sent a NOTIFY (RFC 1996) when a zone's
+	// serial changes; nil (the default): no NOTIFY, nothing is sent.
+	Notify []netip.AddrPort
+	// NotifyInterval is how often the snapshot is looked at for changed
+	// serials (default 1s).
+	NotifyInterval time.Duration
+	Logger         *slog.Logger         // nil = discard
+	Registry       *prometheus.Registry // nil = private
 }
 
 const (
 	defaultUDPSize     = 1232
 	defaultIdle        = 10 * time.Second
 	defaultMaxConns    = 1000
-	maxNSID            = 128 // an error reply with NSID and a 255-byte qname still fits in 512
 	tcpMaxReadDuration = 2 * time.Second
 	udpReadBuffer      = 4 << 20
 )
@@ -102,8 +122,8 @@ func New(o Options) (*Server, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = defaultUDPSize
 	}
-	if o.UDPSize < 512 || o.UDPSize > 65535 {
-		return nil, fmt.Errorf("dns server: udp size %d: must be in 512..65535", o.UDPSize)
+	if o.UDPSize < config.MinUDPSize || o.UDPSize > config.MaxUDPSize {
+		return nil, fmt.Errorf("dns server: udp size %d: must be in %d..%d", o.UDPSize, config.MinUDPSize, config.MaxUDPSize)
 	}
 	if o.TCPIdleTimeout < 0 {
 		return nil, fmt.Errorf("dns server: tcp idle timeout %v: must not be negative", o.TCPIdleTimeout)
@@ -117,15 +137,26 @@ func New(o Options) (*Server, error) {
 	if o.TCPMaxConnections == 0 {
 		o.TCPMaxConnections = defaultMaxConns
 	}
-	if len(o.NSID) > maxNSID {
-		return nil, fmt.Errorf("dns server: nsid is %d bytes: at most %d", len(o.NSID), maxNSID)
+	if len(o.NSID) > config.MaxNSID {
+		return nil, fmt.Errorf("dns server: nsid is %d bytes: at most %d", len(o.NSID), config.MaxNSID)
 	}
-	if len(o.Identity) > 255 || len(o.VersionBind) > 255 {
-		return nil, errors.New("dns server: identity and version must be at most 255 bytes")
+	if len(o.Identity) > config.MaxTXT || len(o.VersionBind) > config.MaxTXT {
+		return nil, fmt.Errorf("dns server: identity and version must be at most %d bytes", config.MaxTXT)
 	}
 	for _, ap := range o.Listen {
 		if !ap.IsValid() {
 			return nil, fmt.Errorf("dns server: listen address %v: invalid", ap)
+		}
+	}
+	if o.NotifyInterval < 0 {
+		return nil, fmt.Errorf("dns server: notify interval %v: must not be negative", o.NotifyInterval)
+	}
+	if o.NotifyInterval == 0 {
+		o.NotifyInterval = defaultNotifyInterval
+	}
+	for _, ap := range o.Notify {
+		if !ap.IsValid() || ap.Port() == 0 {
+			return nil, fmt.Errorf("dns server: notify address %v: invalid", ap)
 		}
 	}
 	if o.Logger == nil {
@@ -142,9 +173,22 @@ func New(o Options) (*Server, error) {
 		ioTimeout: min(o.TCPIdleTimeout, tcpMaxReadDuration),
 	}
 	s.h = &handler{
-		src:     o.Source,
-		udpSize: o.UDPSize,
-		zones:   newZoneNames(),
+		src:      o.Source,
+		udpSize:  o.UDPSize,
+		zones:    newZoneNames(),
+		log:      o.Logger,
+		xfrAllow: o.TransferAllow,
+		keys:     map[string]TSIGKey{},
+		rrl:      newRRL(o.RRL),
+	}
+	for _, k := range o.TSIGKeys {
+		if !validHMAC(k.Algorithm) {
+			return nil, fmt.Errorf("dns server: tsig key %s: unknown algorithm %q", k.Name, k.Algorithm)
+		}
+		if _, err := base64.StdEncoding.DecodeString(k.Secret); err != nil || k.Secret == "" {
+			return nil, fmt.Errorf("dns server: tsig key %s: secret is not base64", k.Name)
+		}
+		s.h.keys[strings.ToLower(dns.Fqdn(k.Name))] = k
 	}
 	if o.NSID != "" {
 		s.h.nsid = []byte(o.NSID)
@@ -156,6 +200,8 @@ func New(o Options) (*Server, error) {
 		s.h.version = txtEscape(o.VersionBind)
 	}
 	s.coll = newCollector(s.h.zones, &s.tcpConns, &s.tcpRejected)
+	s.coll.replyErrs = &s.h.replyErrs
+	s.coll.rrl = s.h.rrl
 	s.tcpCtr = &counters{proto: protoTCP}
 	s.coll.add(s.tcpCtr)
 	if err := o.Registry.Register(s.coll); err != nil {
@@ -213,6 +259,10 @@ func (s *Server) Start() error {
 	for _, l := range lns {
 		s.wg.Add(1)
 		go s.serveTCP(l)
+	}
+	if len(s.opts.Notify) > 0 && s.h.src != nil {
+		s.wg.Add(1)
+		go s.runNotify()
 	}
 	s.log.Info("dns server started", "udp", fmt.Sprint(udpAddrs), "tcp", fmt.Sprint(tcpAddrs), "sockets_per_address", s.opts.SocketsPerAddress)
 	return nil
@@ -324,4 +374,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("dns server stopped")
 	return err
+}
+
+// validHMAC reports whether alg names an HMAC algorithm miekg/dns signs with.
+func validHMAC(alg string) bool {
+	switch strings.ToLower(dns.Fqdn(alg)) {
+	case dns.HmacSHA1, dns.HmacSHA224, dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512, dns.HmacMD5:
+		return true
+	}
+	return false
 }

@@ -140,6 +140,17 @@ func (s *Server) serveConn(c *tcpConn) {
 				return
 			}
 		}
+		for _, m := range w.xfr { // the rest of a zone transfer
+			binary.BigEndian.PutUint16(lb[:], uint16(len(m)))
+			_ = c.conn.SetWriteDeadline(time.Now().Add(s.opts.TCPIdleTimeout))
+			if _, err := bw.Write(lb[:]); err != nil {
+				return
+			}
+			if _, err := bw.Write(m); err != nil {
+				return
+			}
+		}
+		w.xfr = nil
 		w.ctr.observe(time.Since(t0), 1)
 		if br.Buffered() == 0 && bw.Buffered() > 0 {
 			_ = c.conn.SetWriteDeadline(time.Now().Add(s.opts.TCPIdleTimeout))

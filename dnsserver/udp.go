@@ -41,7 +41,7 @@ func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
 			continue
 		}
 		t0 := time.Now()
-		out = w.respondFrom(out[:0], in[:n], addr.Addr().Unmap())
+		out = w.respondUDP(out[:0], in[:n], addr.Addr().Unmap())
 		if len(out) > 0 {
 			_, _ = c.WriteToUDPAddrPort(out, addr)
 		}

@@ -151,7 +151,7 @@ func (b *batchReader) run() {
 			}
 			req := b.in[i*udpInSize : i*udpInSize+int(rh.Len)]
 			o := i * b.outSize
-			reply := w.respondFrom(b.out[o:o:o+b.outSize], req, b.peer(i))
+			reply := w.respondUDP(b.out[o:o:o+b.outSize], req, b.peer(i))
 			if len(reply) == 0 {
 				continue
 			}

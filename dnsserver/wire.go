@@ -14,12 +14,16 @@ const (
 	typeIXFR = 251
 	typeAXFR = 252
 	typeTXT  = 16
+	typeTSIG = 250
+
+	classANY = 255
 
 	classINET  = 1
 	classCHAOS = 3
 
 	optNSID = 3
 	optECS  = 8
+	optEDE  = 15
 
 	// Header flag bits (second 16-bit word).
 	flagQR = 1 << 15
@@ -41,6 +45,7 @@ const (
 	vFormErr                // FORMERR
 	vNotImp                 // NOTIMP (opcode other than QUERY)
 	vBadVers                // EDNS version > 0
+	vBadKey                 // TSIG under a key we do not know: NOTAUTH + TSIG BADKEY
 )
 
 // request is a parsed query. It is a scratch value owned by one worker and
@@ -65,6 +70,9 @@ type request struct {
 	bufSize  uint16
 	nsid     bool // NSID option present (empty, as RFC 5001 asks)
 	optCount int
+
+	// tsigOff..tsigEnd is the TSIG RR (the last additional record), 0 = none.
+	tsigOff, tsigEnd int
 
 	// EDNS Client Subnet (RFC 7871). ecsOff is the offset of the option's
 	// data in the request (0 = none), ecsLen its length; ecsBad is set by
@@ -138,13 +146,17 @@ func (r *request) parseECS(data []byte, off int) bool {
 // with a nonzero RCODE, QDCOUNT != 1, an unparseable section, records in
 // the answer or authority section (authority allowed for IXFR), an OPT
 // outside the additional section, more than one OPT, or any additional
-// record other than OPT is FORMERR. Bytes after the last record are
-// ignored, as NSD does unless built with STRICT_MESSAGE_PARSE.
+// record other than OPT and a final TSIG is FORMERR. A TSIG (RFC 8945) must
+// be the last record, class ANY, TTL 0; as no key is configured, a signed
+// query gets NOTAUTH with a TSIG carrying BADKEY (§5.2). Bytes after the
+// last record are ignored, as NSD does unless built with
+// STRICT_MESSAGE_PARSE.
 func (r *request) parse(msg []byte) verdict {
 	r.hasQ, r.edns, r.nsid = false, false, false
 	r.qEnd, r.qlen, r.optCount, r.ecsOff, r.ecsLen = 0, 0, 0, 0, 0
 	r.ecsBad, r.ecsUse, r.ecsSource, r.ecsAddr = false, false, 0, netip.Addr{}
 	r.qtype, r.qclass, r.version, r.do, r.bufSize = 0, 0, 0, false, 0
+	r.tsigOff, r.tsigEnd = 0, 0
 	if len(msg) < headerLen {
 		return vDrop
 	}
@@ -185,6 +197,9 @@ func (r *request) parse(msg []byte) verdict {
 	if r.ecsBad {
 		return vFormErr // RFC 7871 §7.1.1
 	}
+	if r.tsigOff != 0 {
+		return vBadKey
+	}
 	return vAnswer
 }
 
@@ -223,9 +238,14 @@ func (r *request) walk(msg []byte, qd, an, ns, ar uint16) bool {
 		var typ uint16
 		var ok bool
 		off, typ, ok = skipRR(msg, off)
+		if ok && typ == typeTSIG && i == int(ar)-1 && tsigShape(msg, start) {
+			r.tsigOff, r.tsigEnd = start, off
+			continue
+		}
 		if !ok || typ != typeOPT {
-			// TSIG and SIG(0) are not supported: like any other record
-			// in the additional section of a query, they are FORMERR.
+			// SIG(0) is not supported: like any other record in the
+			// additional section of a query (and a TSIG that is not
+			// last, RFC 8945 §5.1), it is FORMERR.
 			return false
 		}
 		r.optCount++
@@ -274,6 +294,16 @@ func (r *request) parseQuestion(msg []byte) (int, bool) {
 	r.qtype = binary.BigEndian.Uint16(msg[off:])
 	r.qclass = binary.BigEndian.Uint16(msg[off+2:])
 	return off + 4, true
+}
+
+// tsigShape checks the TSIG RR at off (already bounds-checked): class ANY
+// and TTL 0 (RFC 8945 §4.2).
+func tsigShape(msg []byte, off int) bool {
+	off, ok := skipName(msg, off)
+	if !ok {
+		return false
+	}
+	return binary.BigEndian.Uint16(msg[off+2:]) == classANY && binary.BigEndian.Uint32(msg[off+4:]) == 0
 }
 
 // skipName skips a name that may end in a compression pointer.

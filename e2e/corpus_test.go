@@ -80,6 +80,19 @@ var corpusNames = []struct{ rule, name string }{
 	{"mx-in-zone-targets", "mxonly.example.com."},
 	{"other-zone-apex", "example.net."},
 	{"other-zone-www", "www.example.net."},
+	{"escaped-dot-owner", `has\.dot.example.com.`},
+	{"escaped-dot-owner-ddd", `has\046dot.example.com.`},
+	{"escaped-space-owner", `Office\032Printer._ipp._tcp.example.com.`},
+	{"cname-escaped-target", "escalias.example.com."},
+	{"mx-escaped-target", "escmx.example.com."},
+	{"escaped-non-ascii-owner", `caf\195\169.example.com.`},
+	{"cname-to-over-1232", "tobig.example.com."},
+	{"cname-to-over-512", "tomedium.example.com."},
+	{"dname-owner", "dn.example.com."},
+	{"below-dname", "www.dn.example.com."},
+	{"below-dname-deep-nxdomain", "a.b.dn.example.com."},
+	{"below-dname-to-other-zone", "www.extdn.example.com."},
+	{"cname-to-below-dname", "todn.example.com."},
 	{"refused-sibling", "www.example.org."},
 	{"refused-parent", "com."},
 	{"refused-root", "."},
@@ -330,6 +343,9 @@ func specialCases(rng *rand.Rand) []*special {
 		dns.TypeTKEY, dns.TypeTSIG, dns.TypeOPT, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY, dns.TypeNSEC3PARAM} {
 		addMsg("type-"+typeString(qt), "noedns", mk("example.com.", qt, dns.ClassINET))
 	}
+	for _, qt := range []uint16{dns.TypeAXFR, dns.TypeIXFR} { // refused transfers: EDE 18 Prohibited
+		addMsg("type-"+typeString(qt)+"-edns", "edns1232", withEDNS(mk("example.com.", qt, dns.ClassINET), 1232, false))
+	}
 	for _, qt := range []uint16{dns.TypeRRSIG, dns.TypeNSEC, dns.TypeDNSKEY} {
 		addMsg("type-"+typeString(qt)+"-do", "edns4096+do", withEDNS(mk("www.example.com.", qt, dns.ClassINET), 4096, true))
 	}
@@ -342,6 +358,28 @@ func specialCases(rng *rand.Rand) []*special {
 		m = withEDNS(mk("example.com.", dns.TypeSOA, dns.ClassINET), 1232, false)
 		m.Opcode = op
 		addMsg("opcode-"+opcodeString(op), "edns1232", m)
+	}
+	{ // ISC genreport "opcodeflg": opcode 15 with every header flag set
+		m := mk("example.com.", dns.TypeSOA, dns.ClassINET)
+		m.Opcode = 15
+		m.Authoritative, m.Truncated, m.RecursionDesired, m.RecursionAvailable = true, true, true, true
+		m.Zero, m.AuthenticatedData, m.CheckingDisabled = true, true, true
+		addMsg("opcodeflg", "noedns", m)
+		m = mk("example.com.", dns.TypeSOA, dns.ClassINET)
+		m.Opcode, m.RecursionDesired, m.CheckingDisabled = dns.OpcodeStatus, true, true
+		addMsg("opcode-STATUS-rd-cd", "noedns", m)
+	}
+	{ // ISC genreport "dnswkk": signed with a key the server does not know
+		m := withEDNS(mk("example.com.", dns.TypeSOA, dns.ClassINET), 1232, false)
+		m.SetTsig("unknown.key.", dns.HmacSHA256, 300, 1700000000)
+		ts := m.Extra[len(m.Extra)-1].(*dns.TSIG)
+		ts.MAC, ts.MACSize = strings.Repeat("ab", 32), 32
+		addMsg("tsig-unknown-key", "edns1232+tsig", m)
+		m = mk("www.example.com.", dns.TypeA, dns.ClassINET)
+		m.SetTsig("unknown.key.", dns.HmacSHA256, 300, 1700000000)
+		ts = m.Extra[len(m.Extra)-1].(*dns.TSIG)
+		ts.MAC, ts.MACSize = strings.Repeat("ab", 32), 32
+		addMsg("tsig-unknown-key", "noedns+tsig", m)
 	}
 	{ // NOTIFY with the SOA in the answer section, as a primary sends it
 		m := mk("example.com.", dns.TypeSOA, dns.ClassINET)

@@ -52,11 +52,25 @@ func requireTool(t *testing.T, bin, pkg string) string {
 // zones, configured to answer as geodnsd's policy says (see README.md).
 func startNSD(t *testing.T, name string, withV6 bool) *server {
 	t.Helper()
-	nsd := requireTool(t, "nsd", "nsd")
-	checkconf := requireTool(t, "nsd-checkconf", "nsd")
 	dir := t.TempDir()
 	zonesDir := copyZones(t, dir)
-	port := freePort(t, withV6)
+	var zones strings.Builder
+	for _, f := range zoneFiles(t) {
+		fmt.Fprintf(&zones, "zone:\n  name: %s\n  zonefile: %s\n", strings.TrimSuffix(f, ".zone"), f)
+	}
+	return runNSD(t, name, dir, zonesDir, withV6, 0, zones.String())
+}
+
+// runNSD writes NSD's configuration (the server options of README.md, then
+// zones, the zone clauses) into dir, checks it and starts NSD on port (0:
+// a free one), waiting until every corpus zone answers.
+func runNSD(t *testing.T, name, dir, zonesDir string, withV6 bool, port int, zones string) *server {
+	t.Helper()
+	nsd := requireTool(t, "nsd", "nsd")
+	checkconf := requireTool(t, "nsd-checkconf", "nsd")
+	if port == 0 {
+		port = freePort(t, withV6)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n")
 	fmt.Fprintf(&b, "  ip-address: 127.0.0.1\n")
@@ -98,9 +112,7 @@ func startNSD(t *testing.T, name string, withV6 bool) *server {
 		fmt.Fprintf(&b, "  %s: %s\n", kv[0], kv[1])
 	}
 	fmt.Fprintf(&b, "remote-control:\n  control-enable: no\n")
-	for _, f := range zoneFiles(t) {
-		fmt.Fprintf(&b, "zone:\n  name: %s\n  zonefile: %s\n", strings.TrimSuffix(f, ".zone"), f)
-	}
+	b.WriteString(zones)
 	conf := filepath.Join(dir, "nsd.conf")
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -137,9 +149,16 @@ func buildGeodnsd(t *testing.T) string {
 // startGeodnsd builds and starts geodnsd with the corpus zones.
 func startGeodnsd(t *testing.T, name string, withV6 bool) *server {
 	t.Helper()
-	bin := buildGeodnsd(t)
 	dir := t.TempDir()
 	copyZones(t, dir)
+	return runGeodnsd(t, name, dir, withV6, "")
+}
+
+// runGeodnsd starts geodnsd on the zones of dir/zones, with dnsExtra added
+// to its [dns] section, and waits until every corpus zone answers.
+func runGeodnsd(t *testing.T, name, dir string, withV6 bool, dnsExtra string) *server {
+	t.Helper()
+	bin := buildGeodnsd(t)
 	port := freePort(t, withV6)
 	httpPort := freePort(t, false)
 	s := &server{name: name, v4: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
@@ -156,13 +175,13 @@ listen = [%s]
 sockets_per_address = 2
 udp_size = 1232
 version_bind = ""
-
+%s
 [zones]
 dir = "zones"
 
 [http]
 listen = "127.0.0.1:%d"
-`, nodeID, strings.Join(listen, ", "), httpPort)
+`, nodeID, strings.Join(listen, ", "), dnsExtra, httpPort)
 	confPath := filepath.Join(dir, "geodnsd.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

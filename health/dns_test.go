@@ -121,19 +121,28 @@ func TestDNS(t *testing.T) {
 }
 
 func TestDNSParseRejectsGarbage(t *testing.T) {
-	q, _ := packQuery(7, "cas.example.com.", 1, false)
-	reply := append([]byte(nil), q...)
+	q, err := newQuery("cas.example.com.", dns.TypeA, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, _ := q.Pack()
+	reply := append([]byte(nil), wire...)
 	reply[2] |= 0x80 // QR
 	reply[7] = 1     // ANCOUNT 1, but no answer follows
+	other := q.Copy()
+	other.Response = true
+	other.Question[0].Name = "owa.example.com."
+	otherWire, _ := other.Pack()
 	cases := map[string][]byte{
-		"short":        reply[:5],
-		"wrong id":     append([]byte{0, 8}, reply[2:]...),
-		"not response": q,
-		"missing rr":   reply[:len(reply)-11],
-		"pointer loop": append(append([]byte(nil), reply[:len(reply)-11]...), 0xc0, byte(len(reply)-11)),
+		"short":          reply[:5],
+		"wrong id":       append([]byte{reply[0] ^ 1, reply[1]}, reply[2:]...),
+		"not response":   wire,
+		"missing rr":     reply[:len(reply)-11],
+		"pointer loop":   append(append([]byte(nil), reply[:len(reply)-11]...), 0xc0, byte(len(reply)-11)),
+		"other question": otherWire,
 	}
 	for name, m := range cases {
-		if _, err := parseReply(m, 7, q); err == nil {
+		if _, err := parseReply(m, q); err == nil {
 			t.Errorf("%s: parsed without error", name)
 		}
 	}
@@ -141,7 +150,12 @@ func TestDNSParseRejectsGarbage(t *testing.T) {
 
 // FuzzParseReply: no reply, however malformed, makes the parser panic or loop.
 func FuzzParseReply(f *testing.F) {
-	q, _ := packQuery(7, "cas.example.com.", 1, false)
+	q, err := newQuery("cas.example.com.", dns.TypeA, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	q.Id = 7
+	wire, _ := q.Pack()
 	m := new(dns.Msg)
 	m.SetQuestion("cas.example.com.", dns.TypeA)
 	m.Id = 7
@@ -157,8 +171,31 @@ func FuzzParseReply(f *testing.F) {
 	compressed, _ := m.Pack()
 	f.Add(packed)
 	f.Add(compressed)
-	f.Add(q)
+	f.Add(wire)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		parseReply(b, 7, q)
+		parseReply(b, q)
 	})
+}
+
+// TestDNSAnswerData: what a check's answer regexp is matched against, per
+// type: the zone file form of the RDATA, TXT strings joined.
+func TestDNSAnswerData(t *testing.T) {
+	for in, want := range map[string]string{
+		"x. 30 IN A 192.0.2.10":                                  "192.0.2.10",
+		"x. 30 IN AAAA 2001:db8::10":                             "2001:db8::10",
+		"x. 30 IN CNAME cas.example.com.":                        "cas.example.com.",
+		"x. 30 IN MX 10 mx.example.com.":                         "10 mx.example.com.",
+		"x. 30 IN SRV 1 2 3 x.example.com.":                      "1 2 3 x.example.com.",
+		`x. 30 IN TXT "v=spf1 " "mx -all"`:                       "v=spf1 mx -all",
+		"x. 30 IN SOA ns1.example.com. h.example.com. 1 2 3 4 5": "ns1.example.com. h.example.com. 1 2 3 4 5",
+		`x. 30 IN CAA 0 issue "ca.example.net"`:                  `0 issue "ca.example.net"`,
+	} {
+		rr, err := dns.NewRR(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rdataString(rr); got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
 }

@@ -429,7 +429,27 @@ func dnsOptions(cfg *config.Config, src dnsserver.Source, log *slog.Logger, reg 
 	for i, a := range cfg.DNS.Listen {
 		listen[i] = a.AddrPort
 	}
+	var xfr []netip.Prefix
+	for _, p := range cfg.DNS.TransferAllow {
+		xfr = append(xfr, p.Prefix)
+	}
+	notify := make([]netip.AddrPort, 0, len(cfg.DNS.Notify))
+	for _, a := range cfg.DNS.Notify {
+		notify = append(notify, a.AddrPort)
+	}
+	var keys []dnsserver.TSIGKey
+	for _, k := range cfg.DNS.TSIGKeys {
+		keys = append(keys, dnsserver.TSIGKey{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
+	}
+	rrl := dnsserver.RRL{Rate: uint32(cfg.DNS.RRLRate), Slip: uint32(cfg.DNS.RRLSlip)}
+	for _, p := range cfg.DNS.RRLAllow {
+		rrl.Allow = append(rrl.Allow, p.Prefix)
+	}
 	return dnsserver.Options{
+		RRL:               rrl,
+		TSIGKeys:          keys,
+		TransferAllow:     xfr,
+		Notify:            notify,
 		Listen:            listen,
 		SocketsPerAddress: cfg.DNS.SocketsPerAddress,
 		UDPSize:           cfg.DNS.UDPSize,

@@ -14,8 +14,14 @@
 // neither), $ORIGIN and $TTL work as in RFC 1035/2308: a record without a TTL
 // takes the last $TTL, else the TTL of the previous record (the ZoneParser's
 // rule, as BIND); the first record of a file without $TTL must carry a TTL.
-// Owner names are canonicalised to lower case at load; names inside RDATA keep
-// the zone file's spelling. Identical records are merged silently. An RRset
+// Every record is packed to wire form and read back at load, so that what
+// loads is exactly what can be sent and names meet in one canonical form
+// whether they come from a file ("has\046dot", "t\097rget") or from the
+// wire: owners in lower case, names inside RDATA in the file's case (see
+// name.go). A record that does not pack, a CAA tag that RFC 8659 forbids, a
+// TXT string over 255 bytes and generic RDATA (RFC 3597 "\#") that is not
+// exactly the wire form of its known type are refused, as NSD refuses them.
+// Identical records are merged silently. An RRset
 // whose records carry different TTLs is normalised to the TTL of its first
 // record (as BIND does) and a warning is kept in [Zone.Warnings]. Every other
 // problem is a load error of the form "file:line: message"; several are
@@ -24,7 +30,7 @@
 // # Answering
 //
 // [Snapshot.Lookup] answers as NSD and Knot do (RFC 1034, 2181, 2308, 4592,
-// 6604, 8482), with minimal responses: positive answers carry no authority
+// 6604, 6672, 8482), with minimal responses: positive answers carry no authority
 // section. See [Snapshot.Lookup] for the rules and the judgement calls.
 //
 // The RRs in a [Result] are shared with the snapshot and must never be

@@ -30,6 +30,13 @@ import (
 //     at a loop; the last link decides the rcode (RFC 6604). A target
 //     outside the zone ends the answer with NOERROR. Only the first record
 //     of a CNAME RRset counts (there is only one: more is a load error).
+//   - DNAME follows RFC 6672 as NSD and Knot serve it: a name strictly
+//     below a DNAME owner (the highest, if several) gets the DNAME and a
+//     CNAME synthesised from the name as asked to the substituted name, with
+//     the DNAME's TTL; the substituted name is then followed like a CNAME
+//     target. Data below a DNAME is refused at load, as NSD does. The owner
+//     itself answers as any name. A substituted name over 255 bytes is
+//     YXDOMAIN with the DNAME alone (RFC 6672 §2.2).
 //   - Wildcards follow RFC 4592: "*.<closest encloser>" is used only when
 //     the name does not exist; existing names and empty non-terminals block
 //     it. The synthesized owner is the name asked.
@@ -96,7 +103,7 @@ func (s *Snapshot) Answer(q Question) Result {
 	if !dns.IsFqdn(qname) {
 		qname += "."
 	}
-	lname := strings.ToLower(qname)
+	lname := lookupName(qname)
 	z := s.zoneFor(lname, q.Type)
 	if z == nil {
 		return Result{Rcode: dns.RcodeRefused}
@@ -156,6 +163,22 @@ func (z *Zone) answer(res *Result, q *Question, qname, lname string, qtype uint1
 	links := 0
 	for {
 		n, exact := z.closest(name)
+		if dn := n.dname; dn != nil || (!exact && n.get(dns.TypeDNAME) != nil) {
+			if dn == nil {
+				dn = n
+			}
+			target, ok := z.redirect(res, dn, name, owner)
+			if !ok || qtype == dns.TypeCNAME {
+				return // the synthesised CNAME answers a CNAME question (NSD)
+			}
+			chain[links] = name
+			links++
+			if links >= maxChain || !dns.IsSubDomain(z.origin, target) || slices.Contains(chain[:links], target) {
+				return
+			}
+			name, owner = target, target
+			continue
+		}
 		if cut := n.cut; cut != nil && (!exact || n != cut || qtype != dns.TypeDS) {
 			if links == 0 {
 				res.Authoritative = false
@@ -225,6 +248,34 @@ func (z *Zone) answer(res *Result, q *Question, qname, lname string, qtype uint1
 		}
 		name, owner = target, target
 	}
+}
+
+// redirect answers a name below the DNAME at dn (RFC 6672 §3.1, as NSD
+// and Knot do): the DNAME, then a CNAME synthesised from owner to the
+// substituted name with the DNAME's TTL. It returns the substituted name
+// (canonical, lower case) to follow. When the substituted name is longer
+// than 255 bytes the rcode is YXDOMAIN with the DNAME alone (§2.2), and ok
+// is false.
+func (z *Zone) redirect(res *Result, dn *node, name, owner string) (string, bool) {
+	d := dn.get(dns.TypeDNAME)[0].(*dns.DNAME)
+	res.Answer = append(res.Answer, d)
+	prefix := owner[:len(owner)-len(dn.name)]
+	if len(owner) != len(name) || !strings.EqualFold(owner[len(prefix):], dn.name) {
+		prefix = name[:len(name)-len(dn.name)]
+	}
+	target := prefix + d.Target
+	if d.Target == "." {
+		target = prefix
+	}
+	if _, err := canonicalName(target, false); err != nil {
+		res.Rcode = dns.RcodeYXDomain
+		return "", false
+	}
+	res.Answer = append(res.Answer, &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+		Target: target,
+	})
+	return lookupName(target), true
 }
 
 // negative puts the negative-caching SOA in authority.

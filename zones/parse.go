@@ -57,7 +57,11 @@ func parse(data []byte, origin, fallback, file string) (*Zone, error) {
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, fmt.Errorf("%s:1: bad origin %q", l.file, origin)
 	}
-	l.origin = strings.ToLower(dns.Fqdn(origin))
+	canon, err := canonicalName(origin, true)
+	if err != nil {
+		return nil, fmt.Errorf("%s:1: bad origin %q: %w", l.file, origin, err)
+	}
+	l.origin = canon
 
 	// Directives the ZoneParser would accept but we refuse: NSD knows
 	// neither, and $INCLUDE would read outside the zone directory.
@@ -96,7 +100,7 @@ func parse(data []byte, origin, fallback, file string) (*Zone, error) {
 		}
 		last = line
 		prevEnd = br.lines
-		l.add(rr, line)
+		l.add(rr, line, source(lines, line, end))
 		if len(l.errs) > maxErrors {
 			break
 		}
@@ -279,20 +283,38 @@ var metaTypes = map[uint16]bool{
 	dns.TypeNone: true,
 }
 
-// add checks one record on its own and files it under its owner.
-func (l *loader) add(rr dns.RR, line int) {
+// source returns the text of the record that starts on line (1-based) and
+// ends before line end+1.
+func source(lines []string, line, end int) string {
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	return strings.Join(lines[line-1:min(max(end, line), len(lines))], "\n")
+}
+
+// add checks one record on its own and files it under its owner. src is
+// the record's text in the file. The record is kept in its canonical form
+// (see canonicalRR): a record that does not pack is refused here, so that
+// every record loaded can be sent.
+func (l *loader) add(rr dns.RR, line int, src string) {
+	canon, err := canonicalRR(rr)
+	if err != nil {
+		l.errorf(line, "%s %s: %v", rr.Header().Name, dns.Type(rr.Header().Rrtype), err)
+		return
+	}
+	rr = canon
 	h := rr.Header()
-	h.Name = strings.ToLower(h.Name)
 	name, t := h.Name, h.Rrtype
+	if msg := checkRecord(rr, src); msg != "" {
+		l.errorf(line, "%s %s: %s", name, dns.Type(t), msg)
+		return
+	}
 	switch {
 	case h.Class != dns.ClassINET:
 		l.errorf(line, "%s: class %s not supported (only IN)", name, dns.ClassToString[h.Class]+classNum(h.Class))
 		return
 	case !dns.IsSubDomain(l.origin, name):
 		l.errorf(line, "%s: out of zone data (zone %s)", name, l.origin)
-		return
-	case t == dns.TypeDNAME:
-		l.errorf(line, "%s: DNAME not supported", name)
 		return
 	case metaTypes[t]:
 		l.errorf(line, "%s: meta type %s not allowed in a zone", name, dns.Type(t))
@@ -402,6 +424,14 @@ func (l *loader) build() (*Zone, error) {
 				}
 			}
 		}
+		// DNAME (RFC 6672 §2.4): one per owner, and no data below it
+		// (§2.3: NSD refuses such a zone; the names would be occluded).
+		if d := n.get(dns.TypeDNAME); d != nil && len(d.rrs) > 1 {
+			l.errorf(d.lines[1], "%s: more than one DNAME record", name)
+		}
+		if o := dnameAbove(l, name); o != "" && len(n.sets) > 0 {
+			l.errorf(n.sets[0].lines[0], "%s: data below the DNAME at %s (RFC 6672 §2.3)", name, o)
+		}
 		// Delegations: only glue below a cut, only NS/DS/glue at it.
 		if name == l.origin {
 			continue
@@ -462,6 +492,23 @@ func (l *loader) build() (*Zone, error) {
 	return l.freeze(soa, names, cutOf), nil
 }
 
+// dnameAbove returns the highest owner of a DNAME strictly above name (up
+// to and including the apex), or "".
+func dnameAbove(l *loader, name string) string {
+	best := ""
+	for s := name; s != l.origin; {
+		i, end := dns.NextLabel(s, 0)
+		if end {
+			break
+		}
+		s = s[i:]
+		if n := l.nodes[s]; n != nil && n.get(dns.TypeDNAME) != nil {
+			best = s
+		}
+	}
+	return best
+}
+
 // freeze builds the immutable lookup structure.
 func (l *loader) freeze(soa *dns.SOA, names []string, cutOf func(string) string) *Zone {
 	z := &Zone{
@@ -510,6 +557,9 @@ func (l *loader) freeze(soa *dns.SOA, names []string, cutOf func(string) string)
 		}
 		if w, ok := z.nodes["*."+name]; ok {
 			n.wild = w
+		}
+		if o := dnameAbove(l, name); o != "" {
+			n.dname = z.nodes[o]
 		}
 	}
 	return z

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestParseBad(t *testing.T) {
@@ -26,15 +28,28 @@ func TestParseBad(t *testing.T) {
 		{"mxcname.zone", []string{"mxcname.zone:5: bad.test. MX target mail.bad.test. is a CNAME (illegal)"}},
 		{"srvcname.zone", []string{"srvcname.zone:5: _sip._udp.bad.test. SRV target sip.bad.test. is a CNAME (illegal)"}},
 		{"nscname.zone", []string{"nscname.zone:4: bad.test. NS target ns.bad.test. is a CNAME (illegal)"}},
-		{"dname.zone", []string{"dname.zone:5: old.bad.test.: DNAME not supported"}},
+		{"dname.zone", []string{"dname.zone:6: old.bad.test.: more than one DNAME record", "dname.zone:8: x.old.bad.test.: data below the DNAME at old.bad.test."}},
 		{"class.zone", []string{"class.zone:5: www.bad.test.: class CH not supported"}},
 		{"include.zone", []string{"include.zone:5: $INCLUDE not allowed"}},
 		{"generate.zone", []string{"generate.zone:5: $GENERATE not supported"}},
 		{"syntax.zone", []string{`syntax.zone:5: bad A A: "192.0.2.300"`}},
 		{"nottl.zone", []string{"nottl.zone:2: missing TTL with no previous value"}},
+		{"caatag.zone", []string{
+			`caatag.zone:6: long.bad.test. CAA: CAA tag "abcdefghijklmnop": must be 1 to 15 ASCII letters and digits`,
+			`caatag.zone:7: bad.bad.test. CAA: CAA tag "is-sue": must be 1 to 15 ASCII letters and digits`,
+		}},
+		{"generic.zone", []string{
+			`generic.zone:6: long.bad.test. A: generic RDATA (\#) of 5 bytes is not a valid A`,
+			`generic.zone:7: mx.bad.test. MX: generic RDATA (\#) of 8 bytes is not a valid MX`,
+		}},
+		{"genericshort.zone", []string{"genericshort.zone:5: A: dns: overflow unpacking a"}},
+		{"txtlong.zone", []string{
+			"txtlong.zone:6: long.bad.test. TXT: TXT string of 256 bytes: at most 255",
+			"txtlong.zone:9: bare.bad.test. TXT: TXT string of 256 bytes: at most 255",
+		}},
 		{"many.zone", []string{
 			"many.zone:6: a.bad.test.: CNAME and other data (TXT)",
-			"many.zone:7: b.bad.test.: DNAME not supported",
+			`many.zone:7: b.bad.test. CAA: CAA tag "bad-tag"`,
 			"many.zone:8: c.example.org.: out of zone data",
 		}},
 	}
@@ -147,8 +162,11 @@ func TestOriginFromFileName(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds zone text to Parse and, when it loads, asks a few
-// questions: neither may panic. The seeds are the testdata files.
+// FuzzParse feeds zone text to Parse. What fails to load must say where;
+// what loads must answer: every question about every name of the zone (each
+// type it holds, a few it may not, ANY, and a name below it) gives a Result
+// that packs into a message which unpacks again. The seeds are the testdata
+// files.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.zone")
 	bad, _ := filepath.Glob("testdata/bad/*.zone")
@@ -159,6 +177,7 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(string(data))
 	}
+	f.Add(escapedZone)
 	f.Fuzz(func(t *testing.T, text string) {
 		z, err := Parse(strings.NewReader(text), "fuzz.test.", "fuzz.zone")
 		if err != nil {
@@ -168,14 +187,34 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		s := NewSnapshot(z)
-		for _, q := range []string{"fuzz.test.", "www.fuzz.test.", "a.b.c.fuzz.test.", "*.fuzz.test."} {
-			for _, qt := range []uint16{1, 2, 5, 6, 15, 28, 43, 255} {
-				s.Lookup(q, qt, 1, false)
+		ask := func(name string, qt uint16) {
+			res := s.Lookup(name, qt, dns.ClassINET, false)
+			m := &dns.Msg{
+				MsgHdr:   dns.MsgHdr{Response: true, Authoritative: res.Authoritative, Rcode: res.Rcode},
+				Compress: true,
+				Question: []dns.Question{{Name: name, Qtype: qt, Qclass: dns.ClassINET}},
+				Answer:   res.Answer, Ns: res.Ns, Extra: res.Extra,
+			}
+			b, err := m.Pack()
+			if err != nil {
+				t.Fatalf("%s %s loaded but the answer does not pack: %v\n%v", name, dns.Type(qt), err, m)
+			}
+			if err := new(dns.Msg).Unpack(b); err != nil {
+				t.Fatalf("%s %s: packed answer does not unpack: %v\n%v", name, dns.Type(qt), err, m)
 			}
 		}
-		for name := range z.nodes {
-			s.Lookup(name, 1, 1, false)
-			s.Lookup("x."+name, 255, 1, false)
+		for _, q := range []string{"fuzz.test.", "www.fuzz.test.", "a.b.c.fuzz.test.", "*.fuzz.test."} {
+			for _, qt := range []uint16{1, 2, 5, 6, 15, 28, 39, 43, 255} {
+				ask(q, qt)
+			}
+		}
+		for name, n := range z.nodes {
+			for _, set := range n.rrsets {
+				ask(name, set.typ)
+			}
+			ask(name, dns.TypeA)
+			ask(name, dns.TypeANY)
+			ask("x."+name, dns.TypeA)
 		}
 	})
 }

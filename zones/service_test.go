@@ -416,3 +416,56 @@ func TestServiceNearest(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferServiceNames: a transfer carries the service names with
+// their current default-route answers and the served serial, next to the
+// zone file's data; a routing change changes both.
+func TestTransferServiceNames(t *testing.T) {
+	svcs := testServices(t, nil)
+	snap := newSnapshot([]*Zone{testOrgZone(t)}, svcs, testRouting(7))
+	rrs, ok := snap.Transfer("example.org.")
+	if !ok {
+		t.Fatal("no transfer for example.org.")
+	}
+	got := map[string]bool{}
+	for _, rr := range rrs {
+		got[strings.Join(strings.Fields(rr.String()), " ")] = true
+	}
+	soa := strings.Join(strings.Fields(strings.Replace(soaOrg, "%d", "2024050107", 1)), " ")
+	if first, last := rrs[0].String(), rrs[len(rrs)-1].String(); strings.Join(strings.Fields(first), " ") != soa || first != last {
+		t.Errorf("first %q last %q, want the served SOA %q at both ends", first, last, soa)
+	}
+	for _, want := range []string{
+		"cas.example.org. 20 IN A 192.0.2.10", "cas.example.org. 20 IN A 192.0.2.11", "cas.example.org. 20 IN AAAA 2001:db8::10",
+		"owa.example.org. 20 IN A 192.0.2.10", "deep.a.b.example.org. 20 IN A 192.0.2.10",
+		"mail.example.org. 30 IN A 192.0.2.21", "sd.example.org. 30 IN A 198.51.100.10",
+		`cas.example.org. 300 IN TXT "static data at a service name"`,
+		"cdn.example.org. 40 IN CNAME host.example.org.",
+	} {
+		if !got[want] {
+			t.Errorf("transfer lacks %q", want)
+		}
+	}
+	for rr := range got {
+		if strings.HasPrefix(rr, "cas.example.org. 20 IN A 203.0.113.10") {
+			t.Errorf("a non-default route in the transfer: %q", rr)
+		}
+	}
+	// A routing change: new serial, new answers.
+	rt := testRouting(8)
+	rt.Answers[2-1].Endpoints = ep("192.0.2.99") // cas default route
+	snap2 := newSnapshot([]*Zone{testOrgZone(t)}, svcs, rt)
+	rrs2, _ := snap2.Transfer("example.org.")
+	if rrs2[0].(*dns.SOA).Serial == rrs[0].(*dns.SOA).Serial {
+		t.Errorf("serial %d unchanged by a routing change", rrs2[0].(*dns.SOA).Serial)
+	}
+	found := false
+	for _, rr := range rrs2 {
+		if strings.Join(strings.Fields(rr.String()), " ") == "cas.example.org. 20 IN A 192.0.2.99" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the changed route's answer is not in the new transfer")
+	}
+}

@@ -36,6 +36,7 @@ type node struct {
 	rrsets []rrset // sorted by type
 	cut    *node   // the delegation point at or above this name (not the apex), nil when authoritative
 	wild   *node   // the wildcard child "*.name", if it exists
+	dname  *node   // the highest DNAME owner strictly above this name, nil when none
 }
 
 // rrset is the records of one type at one name, in zone file order, all

@@ -1,0 +1,84 @@
+package dnsserver
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TSIGKey is a shared secret for TSIG (RFC 8945): Name is the key's name
+// (an FQDN, any case), Algorithm one of miekg/dns's HMAC names
+// (dns.HmacSHA256 "hmac-sha256.", ...), Secret the key in base64.
+type TSIGKey struct {
+	Name, Algorithm, Secret string
+}
+
+// signed answers a query that carries a TSIG: with a key we know and a
+// MAC and time that verify, it is answered as any query and the reply (each
+// message of a transfer) is signed (RFC 8945 §5.3, the messages after the
+// first with the timers only, §5.3.1); otherwise NOTAUTH with BADKEY,
+// BADSIG or BADTIME (§5.2).
+func (w *worker) signed(dst, msg []byte, from netip.Addr) []byte {
+	q := &w.req
+	rr, _, err := dns.UnpackRR(msg[:q.tsigEnd], q.tsigOff)
+	t, ok := rr.(*dns.TSIG)
+	if err != nil || !ok {
+		w.ctr.malformed.Add(1)
+		return w.errorReply(dst, msg, dns.RcodeFormatError)
+	}
+	key, ok := w.h.keys[strings.ToLower(dns.Fqdn(t.Hdr.Name))]
+	if !ok || !strings.EqualFold(dns.Fqdn(key.Algorithm), dns.Fqdn(t.Algorithm)) {
+		return w.tsigError(dst, msg, t, dns.RcodeBadKey)
+	}
+	if err := dns.TsigVerify(msg, key.Secret, "", false); err != nil {
+		code := uint16(dns.RcodeBadSig)
+		if errors.Is(err, dns.ErrTime) {
+			code = dns.RcodeBadTime
+		}
+		return w.tsigError(dst, msg, t, code)
+	}
+	start := len(dst)
+	w.tsigKey = key.Name
+	dst = w.dispatch(dst, msg, from)
+	w.tsigKey = ""
+	if len(dst) == start {
+		return dst
+	}
+	first, mac, err := sign(dst[start:], key, t.MAC, false)
+	if err != nil {
+		return w.errorReply(dst[:start], msg, dns.RcodeServerFailure)
+	}
+	for i, m := range w.xfr {
+		if w.xfr[i], mac, err = sign(m, key, mac, true); err != nil {
+			w.xfr = nil
+			return w.errorReply(dst[:start], msg, dns.RcodeServerFailure)
+		}
+	}
+	return append(dst[:start], first...)
+}
+
+// sign returns reply signed with key, chained to requestMAC, and its MAC.
+func sign(reply []byte, key TSIGKey, requestMAC string, timersOnly bool) ([]byte, string, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(reply); err != nil {
+		return nil, "", err
+	}
+	m.Compress = true
+	m.Extra = append(m.Extra, &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: strings.ToLower(dns.Fqdn(key.Name)), Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  strings.ToLower(dns.Fqdn(key.Algorithm)),
+		Fudge:      300,
+		TimeSigned: uint64(time.Now().Unix()),
+		OrigId:     m.Id,
+	})
+	return dns.TsigGenerate(m, key.Secret, requestMAC, timersOnly)
+}
+
+// keyOK reports whether the current query meets the key rule of transfers:
+// when keys are configured, a transfer must be signed with one of them.
+func (w *worker) keyOK() bool {
+	return len(w.h.keys) == 0 || w.tsigKey != ""
+}
