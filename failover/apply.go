@@ -148,7 +148,7 @@ func (s *State) apply(e Event, t time.Time, res *Result) error {
 		s.nodes[n].lastSeen = t
 	case SyncVerdict:
 		n, si := s.nodeIdx[e.Node], s.siteIdx[e.Site]
-		s.sites[si].syncVotes[n] = syncVote{set: true, inSync: e.InSync, reason: e.Reason, time: t}
+		s.sites[si].setSyncVote(n, e.InSync, e.Reason, t)
 		s.nodes[n].lastSeen = t
 	case VerdictSet:
 		s.applyVerdictSet(e, t, res)
@@ -202,11 +202,19 @@ func (s *State) applyVerdictSet(v VerdictSet, t time.Time, res *Result) {
 	if s.refresh(t) {
 		res.Routing = true
 	}
-	for i := range s.sites {
-		s.sites[i].syncVotes[n] = syncVote{}
-	}
+	// A site the set gives no sync verdict on loses node n's vote (and so
+	// its attestation); one it gives a verdict on gets it as SyncVerdict
+	// would.
+	given := make([]bool, len(s.sites))
 	for _, sv := range sync {
-		s.sites[s.siteIdx[sv.Site]].syncVotes[n] = syncVote{set: true, inSync: sv.InSync, reason: sv.Reason, time: t}
+		si := s.siteIdx[sv.Site]
+		given[si] = true
+		s.sites[si].setSyncVote(n, sv.InSync, sv.Reason, t)
+	}
+	for i := range s.sites {
+		if !given[i] {
+			s.sites[i].syncVotes[n] = syncVote{}
+		}
 	}
 	if len(skipped) > 0 {
 		res.Ignored = "verdicts on what the spec does not have: " + strings.Join(skipped, ", ")

@@ -136,6 +136,11 @@ func goldenState(t testing.TB) *State {
 		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "web", Site: "london", Route: "default", Actor: "alice", Reason: "dallas uplink"},
 		Command{Time: at(3 * time.Minute), Op: OpFailover, Service: "mx", Site: "london", Actor: "alice", Reason: "test"},
 		Command{Time: at(4 * time.Minute), Op: OpFreeze, Actor: "bob"},
+		// One node of three says losangeles is behind (no quorum); a forced
+		// mark-synced attests every node's verdict on it; ns2's verdict set
+		// below re-sends its in-sync one, which stays attested.
+		SyncVerdict{Time: at(4 * time.Minute), Node: "ns3", Site: "losangeles", Check: "replication", Reason: "lag=9"},
+		Command{Time: at(4 * time.Minute), Op: OpMarkSynced, Site: "losangeles", Actor: "bob", Force: true, Reason: "checked by hand"},
 		Beat{Time: at(5 * time.Minute), Node: "ns1", Clock: at(5*time.Minute - time.Second), Digest: "sha256:c0ffee", Verdicts: "sha256:beef"},
 		VerdictSet{Time: at(5 * time.Minute), Node: "ns2", Observations: []Observation{
 			{Site: "dallas", Endpoint: "web1", Check: "https", Up: true, Reason: "200"},
@@ -212,6 +217,9 @@ func TestSnapshotVersions(t *testing.T) {
 		{strings.Replace(string(b), `"clock":"2025-03-01T12:04:59Z"`, `"clock":"2025-03-01T12:04:59+01:00"`, 1), ``},
 		{strings.Replace(string(b), `"answers_version":`, `"answers_version":-`, 1), `cannot unmarshal number -`},
 		{strings.Replace(string(b), `{"name":"web1","address":"192.0.2.10"}`, `{"name":"web1"}`, 1), `sites.dallas.endpoints[0].address: empty address`},
+		{strings.Replace(string(b), `"name":"losangeles","admin":"active","health":"up","health_since":"2025-03-01T12:01:00Z","sync":"in_sync"`,
+			`"name":"losangeles","admin":"active","health":"up","health_since":"2025-03-01T12:01:00Z","sync":"resyncing"`, 1),
+			`sites.losangeles.sync_votes: node "ns1": attested vote on a site that is resyncing, not in_sync`},
 		{"[]", "cannot unmarshal"},
 	} {
 		if tt.want == "" { // accepted

@@ -383,8 +383,19 @@ func (s *State) applyCommand(c Command, res *Result) error {
 		} else {
 			st.sync, st.syncSince = InSync, s.now
 		}
-		// Only verdicts given after the attestation count from now on.
-		clear(st.syncVotes)
+		if c.Force {
+			// The operator overrides what the nodes hold: each node's
+			// current verdict stays (shown, digested) but no longer
+			// counts; only a different verdict from that node, or one
+			// from a node that held none, does.
+			for n := range st.syncVotes {
+				st.syncVotes[n].attested = st.syncVotes[n].set
+			}
+		} else {
+			// Unforced, the check could not tell (no quorum says not in
+			// sync): only verdicts given after the attestation count.
+			clear(st.syncVotes)
+		}
 		rec(e)
 	case OpFreeze, OpThaw:
 		e := base
@@ -493,7 +504,7 @@ func (s *State) syncProblem(p int) string {
 	var best syncVote
 	found := false
 	for i, v := range st.syncVotes {
-		if v.set && !v.inSync && s.nodes[i].fresh && (!found || v.time.After(best.time)) {
+		if v.set && !v.attested && !v.inSync && s.nodes[i].fresh && (!found || v.time.After(best.time)) {
 			best, found = v, true
 		}
 	}

@@ -101,13 +101,26 @@
 //     after that moment count. A site that is active on no route regains
 //     in_sync only while it is up, when a quorum of fresh nodes reports its
 //     sync check in sync; a site with no sync check needs mark-synced
-//     (or Spec.TrustHealthWithoutSync, then being up is enough). mark-synced
-//     sets in_sync (audited) and also forgets earlier verdicts. A verdict
+//     (or Spec.TrustHealthWithoutSync, then being up is enough). A verdict
 //     re-sent in a VerdictSet is given at the set's time: a node whose sync
 //     check still says in sync after a loss resends it (its digest no
 //     longer matches) and it counts from then on. A VerdictSet's sync
 //     verdicts are given after its observations took effect, so they
 //     survive a loss that those observations caused.
+//  5. mark-synced sets in_sync (audited). Unforced — accepted only while
+//     no quorum of fresh nodes reports the sync check not in sync — it
+//     forgets earlier verdicts: only verdicts given after it count, so the
+//     nodes that said not in sync, short of a quorum, cannot undo it by
+//     themselves, while a quorum saying so later does (rule 3). Forced, it
+//     attests the verdict each node holds at that moment: the verdict
+//     stays (SyncVoteStatus.Attested, snapshots, the node's verdicts
+//     digest) but does not count while the node re-sends the same InSync
+//     value, whatever its reason or time, alone or in a VerdictSet. A
+//     verdict with the other value counts and ends that node's
+//     attestation; so does any verdict from a node that held none at the
+//     mark, or whose VerdictSet has since dropped its verdict on the site.
+//     Rules 2 and 4 still apply: a marked site that goes down while active
+//     on no route must resync, and losing in_sync forgets attestations too.
 //
 // No configuration change is a way around these rules: see Respec.
 //
@@ -171,7 +184,8 @@
 //     check not in sync: the operator attests what the check cannot tell
 //     (no sync check, or its verdicts unknown or short of a quorum), never
 //     against what it does tell. Else mark-synced then promote would be a
-//     path around resync.
+//     path around resync. Forced, it holds against the verdicts the nodes
+//     keep re-sending (rule 5 of the resync rule).
 //   - freeze / thaw: stop / resume automatic decisions cluster-wide;
 //     commands still work while frozen.
 //

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -439,5 +440,93 @@ func TestFoundMarkSyncedAgainstSyncCheck(t *testing.T) {
 	if e := h.s.history[len(h.s.history)-1]; e.What != "mark-synced" || !e.Forced || e.From != "resyncing" || e.To != "in_sync" ||
 		e.Reason != forced.Reason || e.Actor != "mallory" {
 		t.Fatalf("forced mark-synced entry = %+v", e)
+	}
+}
+
+// TestFoundForcedMarkSyncedHolds: after a forced mark-synced, the nodes
+// keep re-sending the verdict they held (same InSync, a new reason, every
+// beat, one by one and in verdict sets): dallas stays in_sync, across a
+// snapshot too. Only verdicts that differ from what a node held at the
+// mark, or from a node that held none, count; dallas going down while
+// inactive still loses in_sync.
+func TestFoundForcedMarkSyncedHolds(t *testing.T) {
+	h := newHarness(t, storySpec(Manual, Manual))
+	h.allUp(at(0))
+	h.site("dallas", false, at(time.Minute), nodes6...)
+	h.mustCmd(Command{Time: at(2 * time.Minute), Op: OpFailover, Service: "cas", Site: "losangeles", Actor: "alice"})
+	back := at(time.Hour)
+	h.site("dallas", true, back, nodes6...)
+	h.sync("dallas", false, "items_behind = 12, want <= 0", back, nodes6[:5]...) // ns6 holds none
+	h.wantSite("dallas", Up, Resyncing)
+	h.mustCmd(Command{Time: back.Add(time.Second), Op: OpMarkSynced, Site: "dallas", Force: true, Reason: "restored from backup", Actor: "alice"})
+	h.wantSite("dallas", Up, InSync)
+
+	// Every beat for a minute: the same verdict with a new reason from
+	// ns1..ns5, one by one on even beats, as full verdict sets on odd ones
+	// (every site up, as the nodes see it).
+	var allUp []Observation
+	for _, sp := range h.s.spec.Sites {
+		for _, ep := range sp.Endpoints {
+			allUp = append(allUp, Observation{Site: sp.Name, Endpoint: ep.Name, Check: "https", Up: true, Reason: "200 OK"})
+		}
+	}
+	for i := range 60 {
+		when := back.Add(time.Duration(2+i) * time.Second)
+		reason := fmt.Sprintf("items_behind = %d, want <= 0", 12-i/10)
+		for _, n := range nodes6[:5] {
+			if i%2 == 0 {
+				h.sync("dallas", false, reason, when, n)
+			} else {
+				h.apply(VerdictSet{Time: when, Node: n, Observations: allUp,
+					Sync: []SyncVerdict{{Site: "dallas", Check: "replication", Reason: reason}}})
+			}
+		}
+		h.wantSite("dallas", Up, InSync)
+	}
+	votes := h.siteStatus("dallas").SyncVotes
+	if len(votes) != 5 || !votes[0].Attested || votes[0].InSync || votes[0].Reason != "items_behind = 7, want <= 0" {
+		t.Fatalf("dallas sync votes = %+v", votes)
+	}
+	// The promote that forcing mark-synced was for.
+	if err := Check(h.s, Command{Op: OpPromote, Site: "dallas"}); err != nil {
+		t.Fatalf("promote dallas after a forced mark-synced: %v", err)
+	}
+
+	// Through a snapshot, the attestation holds.
+	b, err := MarshalSnapshot(h.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.s, err = UnmarshalSnapshot(b); err != nil {
+		t.Fatal(err)
+	}
+	when := back.Add(2 * time.Minute)
+	h.sync("dallas", false, "items_behind = 6, want <= 0", when, nodes6[:5]...)
+	h.wantSite("dallas", Up, InSync)
+
+	// ns6 held no verdict at the mark, and ns1..ns3 change theirs (in sync,
+	// then behind again): those count. ns4 and ns5 re-sending do not: three
+	// of a quorum of four.
+	h.sync("dallas", false, "items_behind = 6, want <= 0", when, "ns6")
+	h.sync("dallas", true, "items_behind = 0, want <= 0", when, "ns1", "ns2")
+	h.sync("dallas", false, "items_behind = 1, want <= 0", when.Add(time.Second), "ns1", "ns2")
+	h.wantSite("dallas", Up, InSync)
+	if err := h.cmd(Command{Op: OpMarkSynced, Site: "dallas"}); err != nil {
+		t.Fatalf("unforced mark-synced with 3 counting not-in-sync votes of a quorum of 4: %v", err)
+	}
+	h.wantSite("dallas", Up, InSync)
+	// The unforced mark forgot every verdict: now each one counts.
+	h.sync("dallas", false, "items_behind = 1, want <= 0", when.Add(2*time.Second), "ns1", "ns2", "ns3")
+	h.wantSite("dallas", Up, InSync)
+	h.sync("dallas", false, "items_behind = 1, want <= 0", when.Add(2*time.Second), "ns4")
+	h.wantSite("dallas", Up, Resyncing)
+
+	// A forced mark, then dallas goes down while inactive: resync.
+	h.mustCmd(Command{Time: when.Add(3 * time.Second), Op: OpMarkSynced, Site: "dallas", Force: true, Reason: "again", Actor: "alice"})
+	h.wantSite("dallas", Up, InSync)
+	h.site("dallas", false, when.Add(4*time.Second), nodes6...)
+	h.wantSite("dallas", Down, Resyncing)
+	if votes := h.siteStatus("dallas").SyncVotes; len(votes) != 0 {
+		t.Fatalf("dallas sync votes after losing in_sync = %+v", votes)
 	}
 }

@@ -406,12 +406,12 @@ func (p *propRun) respec(sp Spec, at time.Time) {
 var propSeen struct {
 	failover, failback, drain, command, forced, stale, invalidated, allDown, awaiting, refused,
 	respec, respecMoves, respecNew, renamed, verdictSets, clamped, partitioned, badSpec,
-	markRefused, attested atomic.Int64
+	markRefused, attested, resentAttested atomic.Int64
 }
 
 // behindByQuorum reports whether a quorum of s's fresh nodes reports the
 // named site's sync check not in sync (counted here, not by the state's own
-// code).
+// code), not counting verdicts a forced mark-synced attested.
 func behindByQuorum(s *State, site string) bool {
 	i := s.siteIdx[site]
 	if s.spec.Sites[i].SyncCheck == "" {
@@ -419,7 +419,7 @@ func behindByQuorum(s *State, site string) bool {
 	}
 	n := 0
 	for j, v := range s.sites[i].syncVotes {
-		if v.set && !v.inSync && s.nodes[j].fresh {
+		if v.set && !v.attested && !v.inSync && s.nodes[j].fresh {
 			n++
 		}
 	}
@@ -532,6 +532,33 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 			fail("unforced mark-synced %s accepted while a quorum of fresh nodes reports its sync check not in sync", cmd.Site)
 		}
 		propSeen.attested.Add(1)
+	}
+	// A forced mark-synced holds: a node re-sending the verdict it held then
+	// does not take in_sync away. Attested votes exist only on in_sync
+	// sites, and only a forced mark-synced makes them.
+	if sv, isSync := e.(SyncVerdict); isSync {
+		i := preT.siteIdx[sv.Site]
+		if v := preT.sites[i].syncVotes[preT.nodeIdx[sv.Node]]; v.set && v.attested && v.inSync == sv.InSync {
+			propSeen.resentAttested.Add(1)
+			if preT.sites[i].sync == InSync && s.sites[i].sync != InSync {
+				fail("%s lost in_sync on a re-send of the verdict %s held at a forced mark-synced", sv.Site, sv.Node)
+			}
+		}
+	}
+	for i := range s.sites {
+		for n, v := range s.sites[i].syncVotes {
+			if v.attested && (!v.set || s.sites[i].sync != InSync) {
+				fail("%s: node %s's attested sync vote %+v on a %s site", s.spec.Sites[i].Name, s.spec.Nodes[n], v, s.sites[i].sync)
+			}
+			if !v.attested || forced && cmd.Op == OpMarkSynced {
+				continue
+			}
+			pi, ok1 := pre.siteIdx[s.spec.Sites[i].Name]
+			pn, ok2 := pre.nodeIdx[s.spec.Nodes[n]]
+			if !ok1 || !ok2 || !pre.sites[pi].syncVotes[pn].attested {
+				fail("%s: node %s's sync vote became attested without a forced mark-synced", s.spec.Sites[i].Name, s.spec.Nodes[n])
+			}
+		}
 	}
 	_, isDecision := e.(Decision)
 	ok := func(name string) bool { // a target anyone may take: up, undrained, in_sync
@@ -798,9 +825,14 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			site := g.site()
 			if site.SyncCheck != "" {
 				in := r.IntN(10) < 7
-				for _, n := range g.voters() {
-					if r.IntN(3) > 0 {
-						_, _ = p.apply(SyncVerdict{Time: g.now, Node: n, Site: site.Name, Check: site.SyncCheck, InSync: in, Reason: "lag"})
+				// Nodes re-send their current verdict every beat: now and
+				// then a second round, with a new reason.
+				for round := range 1 + r.IntN(2) {
+					for _, n := range g.voters() {
+						if r.IntN(3) > 0 {
+							_, _ = p.apply(SyncVerdict{Time: g.now, Node: n, Site: site.Name, Check: site.SyncCheck, InSync: in,
+								Reason: fmt.Sprintf("lag %d", round)})
+						}
 					}
 				}
 			}
@@ -947,14 +979,14 @@ func TestPropertyRandomSequences(t *testing.T) {
 		counts := []int64{p.failover.Load(), p.failback.Load(), p.drain.Load(), p.command.Load(), p.forced.Load(),
 			p.stale.Load(), p.invalidated.Load(), p.allDown.Load(), p.awaiting.Load(), p.refused.Load(),
 			p.respec.Load(), p.respecMoves.Load(), p.respecNew.Load(), p.renamed.Load(), p.verdictSets.Load(),
-			p.clamped.Load(), p.partitioned.Load(), p.markRefused.Load(), p.attested.Load()}
+			p.clamped.Load(), p.partitioned.Load(), p.markRefused.Load(), p.attested.Load(), p.resentAttested.Load()}
 		t.Logf("exercised: auto failover %d, auto fail-back %d, auto drain %d, command moves %d, forced moves %d, "+
 			"stale decisions %d, invalidated decisions %d, all_down route-steps %d, awaiting_operator route-steps %d, "+
 			"refused commands %d, respecs %d (orphaned routes moved %d, new routes placed %d, routes renamed %d), "+
 			"verdict sets %d, clamped clock steps %d, decisions sought by a minority %d, "+
-			"mark-synced refused by the sync check %d, unforced mark-synced accepted %d",
+			"mark-synced refused by the sync check %d, unforced mark-synced accepted %d, attested sync verdicts re-sent %d",
 			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7], counts[8], counts[9],
-			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16], counts[17], counts[18])
+			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16], counts[17], counts[18], counts[19])
 		if !t.Failed() && seqs*steps >= 40_000 && slices.Contains(counts, 0) {
 			t.Error("a rule was never exercised: the generator needs work")
 		}

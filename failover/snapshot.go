@@ -72,10 +72,11 @@ type snapVote struct {
 }
 
 type snapSyncVote struct {
-	Node   string    `json:"node"`
-	InSync bool      `json:"in_sync"`
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
+	Node     string    `json:"node"`
+	InSync   bool      `json:"in_sync"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+	Attested bool      `json:"attested,omitempty"`
 }
 
 type snapService struct {
@@ -130,7 +131,8 @@ func MarshalSnapshot(s *State) ([]byte, error) {
 		}
 		for n, v := range st.syncVotes {
 			if v.set {
-				ss.SyncVotes = append(ss.SyncVotes, snapSyncVote{Node: s.spec.Nodes[n], InSync: v.inSync, Reason: v.reason, Time: v.time})
+				ss.SyncVotes = append(ss.SyncVotes, snapSyncVote{Node: s.spec.Nodes[n], InSync: v.inSync, Reason: v.reason,
+					Time: v.time, Attested: v.attested})
 			}
 		}
 		snap.Sites = append(snap.Sites, ss)
@@ -282,7 +284,10 @@ func unmarshalSnapshot(b []byte) (*State, error) {
 			if sp.Sites[i].SyncCheck == "" {
 				return nil, fmt.Errorf("%s.sync_votes: site has no sync check", path)
 			}
-			st.syncVotes[n] = syncVote{set: true, inSync: v.InSync, reason: v.Reason, time: tm(v.Time)}
+			if v.Attested && st.sync != InSync {
+				return nil, fmt.Errorf("%s.sync_votes: node %q: attested vote on a site that is %s, not in_sync", path, v.Node, st.sync)
+			}
+			st.syncVotes[n] = syncVote{set: true, inSync: v.InSync, reason: v.Reason, time: tm(v.Time), attested: v.Attested}
 		}
 	}
 

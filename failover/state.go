@@ -129,6 +129,19 @@ type syncVote struct {
 	inSync bool
 	reason string
 	time   time.Time
+	// attested: the node held this verdict (inSync) when a forced
+	// mark-synced attested the site; it does not count until the node
+	// gives a different one. Only on a set vote of an in_sync site.
+	attested bool
+}
+
+// setSyncVote records node n's sync verdict at t. A verdict equal to an
+// attested one (only its reason or time differ) stays attested: re-sending
+// what the node held at a forced mark-synced does not undo it.
+func (st *site) setSyncVote(n int, inSync bool, reason string, t time.Time) {
+	old := st.syncVotes[n]
+	st.syncVotes[n] = syncVote{set: true, inSync: inSync, reason: reason, time: t,
+		attested: old.set && old.attested && old.inSync == inSync}
 }
 
 type service struct {
@@ -377,7 +390,7 @@ func (st *site) loseSync(t time.Time) {
 func (s *State) syncCount(st *site, inSync bool) int {
 	n := 0
 	for i, v := range st.syncVotes {
-		if v.set && v.inSync == inSync && s.nodes[i].fresh {
+		if v.set && !v.attested && v.inSync == inSync && s.nodes[i].fresh {
 			n++
 		}
 	}

@@ -143,13 +143,16 @@ type VoteStatus struct {
 }
 
 // SyncVoteStatus is one node's last sync verdict (since the site last lost
-// in_sync or was marked synced).
+// in_sync or was marked synced unforced). Attested: the node held this
+// verdict when a forced mark-synced attested the site, so it does not count
+// until the node gives a different one.
 type SyncVoteStatus struct {
-	Node   string    `json:"node"`
-	InSync bool      `json:"in_sync"`
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
-	Fresh  bool      `json:"fresh"`
+	Node     string    `json:"node"`
+	InSync   bool      `json:"in_sync"`
+	Reason   string    `json:"reason"`
+	Time     time.Time `json:"time"`
+	Fresh    bool      `json:"fresh"`
+	Attested bool      `json:"attested,omitempty"`
 }
 
 // ServiceStatus is a service's policy and routes.
@@ -201,7 +204,7 @@ func (s *State) Status() Status {
 		for n, v := range site.syncVotes {
 			if v.set {
 				ss.SyncVotes = append(ss.SyncVotes, SyncVoteStatus{Node: s.spec.Nodes[n], InSync: v.inSync,
-					Reason: v.reason, Time: v.time, Fresh: s.nodes[n].fresh})
+					Reason: v.reason, Time: v.time, Fresh: s.nodes[n].fresh, Attested: v.attested})
 			}
 		}
 		for j := range site.eps {
