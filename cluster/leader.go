@@ -80,8 +80,15 @@ func (c *Cluster) round(ctx context.Context) {
 		c.log.Error("encode decisions", "err", err)
 		return
 	}
+	result := "committed"
 	if _, _, err := c.propose(ctx, data); err != nil {
 		c.log.Warn("decisions not committed", "err", err)
+		result = "not_committed"
+	}
+	for _, d := range ds {
+		for _, m := range d.Moves {
+			c.met.moves.WithLabelValues(string(m.Kind), result).Inc()
+		}
 	}
 }
 

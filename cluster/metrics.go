@@ -19,6 +19,7 @@ type metrics struct {
 	stepDowns   *prometheus.CounterVec // reason
 	forwarded   *prometheus.CounterVec // result
 	decisions   prometheus.Counter
+	moves       *prometheus.CounterVec // by kind (failover, failback, drain) and result (committed, not_committed)
 }
 
 // newMetrics registers the cluster's metrics; fresh computes the fresh
@@ -59,8 +60,12 @@ func newMetrics(reg prometheus.Registerer, fresh func() float64) (*metrics, erro
 			Namespace: ns, Subsystem: sub, Name: "decisions_proposed_total",
 			Help: "Decisions this node proposed as leader.",
 		}),
+		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "decision_moves_total",
+			Help: "Route moves this node proposed as leader, by kind (failover, failback, drain) and result (committed, not_committed); a committed move that the state machine found stale is ignored there.",
+		}, []string{"kind", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.isLeader, m.hasQuorum, m.applied, m.freshVoters, m.halted, m.term, m.lastContact, m.clockOffset, m.commit, m.rejected, m.stepDowns, m.forwarded, m.decisions} {
+	for _, c := range []prometheus.Collector{m.isLeader, m.hasQuorum, m.applied, m.freshVoters, m.halted, m.term, m.lastContact, m.clockOffset, m.commit, m.rejected, m.stepDowns, m.forwarded, m.decisions, m.moves} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

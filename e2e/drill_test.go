@@ -218,6 +218,18 @@ func TestDrillAuto(t *testing.T) {
 	}
 	c.waitAnswer(moveWithin, all, "cas.example.com", noECS, laAddrs...)
 	c.waitCondition(moveWithin, all, "cas", "losangeles", "failed_over")
+	// The leader counted the moves it proposed, by kind and result.
+	c.waitFor(moveWithin, "a committed failover move counted", func() error {
+		var errs []string
+		for _, id := range all {
+			err := c.metricPrefix(id, `geodnsd_cluster_decision_moves_total{kind="failover",result="committed"} `)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err.Error())
+		}
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	})
 
 	// Repaired but behind: no fail-back, however long it is up (twice
 	// stable_for here).
@@ -329,6 +341,23 @@ func (c *labCluster) metric(id, want string) error {
 	}
 	if !strings.Contains(string(b), "\n"+want+"\n") {
 		return fmt.Errorf("no %q in %s's metrics", want, id)
+	}
+	return nil
+}
+
+// metricPrefix fails unless node id's /metrics has a line starting with prefix.
+func (c *labCluster) metricPrefix(id, prefix string) error {
+	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/metrics")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), "\n"+prefix) {
+		return fmt.Errorf("no %q in %s's metrics", prefix, id)
 	}
 	return nil
 }
