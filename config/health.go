@@ -468,11 +468,31 @@ func (c *Config) finishSite(v *validator, key string, s *Site) {
 		v.errorf(key+".endpoints", "missing: a site needs at least one endpoint")
 	}
 	seen := map[string]int{}
+	seenAddr := map[string]int{}
+	firstHost, firstIP := -1, -1
 	for i := range s.Endpoints {
 		e := &s.Endpoints[i]
 		ekey := fmt.Sprintf("%s.endpoints[%d]", key, i)
 		e.Address = strings.TrimSpace(e.Address)
 		addrOK := isAddrOrHost(e.Address)
+		if addrOK {
+			a := strings.ToLower(strings.TrimSuffix(e.Address, "."))
+			if ip, err := netip.ParseAddr(a); err == nil {
+				a = ip.String()
+				if firstIP < 0 {
+					firstIP = i
+				}
+			} else if firstHost < 0 {
+				firstHost = i
+			}
+			if j, dup := seenAddr[a]; dup {
+				v.errorf(ekey, "address %s is listed twice (also at endpoints[%d])", e.Address, j)
+			}
+			seenAddr[a] = i
+			if firstHost >= 0 && firstIP >= 0 && (firstHost == i || firstIP == i) {
+				v.errorf(ekey, "a site's endpoints are either addresses or host names, not both: a host name is answered as a CNAME, which no other record may stand beside (RFC 1034 §3.6.2; endpoints[%d] is an address, endpoints[%d] a host name)", firstIP, firstHost)
+			}
+		}
 		switch {
 		case addrOK:
 		case numericTLD(e.Address):

@@ -12,7 +12,7 @@ func TestHealthExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Sites) != 2 {
+	if len(c.Sites) != 3 {
 		t.Fatalf("sites = %v", c.Sites)
 	}
 	if c.Checks.Interval.Duration != 10*time.Second || c.Checks.Rise != 3 || c.Checks.Fall != DefaultFall {
@@ -25,7 +25,7 @@ func TestHealthExample(t *testing.T) {
 	wantEP := []Endpoint{
 		{Name: "dal1", Address: "192.0.2.10", Probe: "127.0.0.1", ProbeHost: "127.0.0.1"},
 		{Name: "192.0.2.11", Address: "192.0.2.11", Probe: "127.0.0.1:8443", ProbeHost: "127.0.0.1", ProbePort: 8443},
-		{Name: "mail.dallas.example.net", Address: "mail.dallas.example.net", ProbeHost: "mail.dallas.example.net"},
+		{Name: "192.0.2.12", Address: "192.0.2.12", ProbeHost: "192.0.2.12"},
 	}
 	for i, w := range wantEP {
 		if d.Endpoints[i] != w {
@@ -89,6 +89,10 @@ func TestHealthErrorsArePositioned(t *testing.T) {
 		{"endpoint that is a broken IPv4 address", "[sites.d]\nendpoints = [\"192.0.2.300\", \"192.0.2\", \"host.example.\"]\n",
 			[]string{`6: sites.d.endpoints[0]: address "192.0.2.300" is not a valid IPv4 address`,
 				`6: sites.d.endpoints[1]: address "192.0.2" is not a valid IPv4 address`}},
+		{"same address under two names", "[sites.d]\nendpoints = [{ name = \"a\", address = \"2001:db8::1\" }, { name = \"b\", address = \"2001:DB8:0::1\" }]\n",
+			[]string{"6: sites.d.endpoints[1]: address 2001:DB8:0::1 is listed twice (also at endpoints[0])"}},
+		{"addresses and a host name", "[sites.d]\nendpoints = [\"192.0.2.1\", \"lb.example.net\"]\n",
+			[]string{"6: sites.d.endpoints[1]: a site's endpoints are either addresses or host names, not both"}},
 		{"bad endpoint key", "[sites.d]\nendpoints = [{ adress = \"192.0.2.1\" }]\n",
 			[]string{"6:", "unknown key \"adress\""}},
 		{"bad endpoint address", "[sites.d]\nendpoints = [\"192.0.2.1:80\"]\n",

@@ -35,7 +35,8 @@ func TestCompile(t *testing.T) {
 		// Per endpoint, at the probe address; a probe port overrides the check's port.
 		{"dallas/dal1/owa", Target{Site: "dallas", Endpoint: "dal1", Address: "192.0.2.10", Host: "127.0.0.1", Port: 443}, false},
 		{"dallas/192.0.2.11/owa", Target{Site: "dallas", Endpoint: "192.0.2.11", Address: "192.0.2.11", Host: "127.0.0.1", Port: 8443}, false},
-		{"dallas/mail.dallas.example.net/smtp", Target{Site: "dallas", Endpoint: "mail.dallas.example.net", Address: "mail.dallas.example.net", Host: "mail.dallas.example.net", Port: 25}, false},
+		{"dallas/192.0.2.12/smtp", Target{Site: "dallas", Endpoint: "192.0.2.12", Address: "192.0.2.12", Host: "192.0.2.12", Port: 25}, false},
+		{"london/mail.london.example.net/smtp", Target{Site: "london", Endpoint: "mail.london.example.net", Address: "mail.london.example.net", Host: "mail.london.example.net", Port: 25}, false},
 		{"dallas/dal1/script", Target{Site: "dallas", Endpoint: "dal1", Address: "192.0.2.10", Host: "127.0.0.1"}, false},
 		{"dallas/192.0.2.11/script", Target{Site: "dallas", Endpoint: "192.0.2.11", Address: "192.0.2.11", Host: "127.0.0.1"}, false},
 		// Site-wide: once, at the address or url.
@@ -53,8 +54,9 @@ func TestCompile(t *testing.T) {
 			t.Errorf("%s: target %+v sync %v, want %+v %v", tc.key, c.Target, c.Sync, tc.target, tc.sync)
 		}
 	}
-	// dallas: 5 per-endpoint checks x 3 endpoints + cert + sync; losangeles: owa + sync.
-	if len(checks) != 5*3+2+2 {
+	// dallas: 5 per-endpoint checks x 3 endpoints + cert + sync; losangeles:
+	// owa + sync; london: smtp.
+	if len(checks) != 5*3+2+2+1 {
 		t.Errorf("%d checks", len(checks))
 	}
 	if c := got["dallas/dal1/smtp"]; c.Interval != 10*time.Second || c.Timeout != 8*time.Second || c.Rise != 3 || c.Fall != 5 {
