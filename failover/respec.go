@@ -258,6 +258,6 @@ func (n *State) place(r *route, stableFor time.Duration, now time.Time, fresh bo
 func answersEqual(a, b []Answer) bool {
 	return slices.EqualFunc(a, b, func(x, y Answer) bool {
 		return x.Service == y.Service && x.Route == y.Route && x.Site == y.Site && x.Epoch == y.Epoch &&
-			x.FailOpen == y.FailOpen && x.Condition == y.Condition && slices.Equal(x.Endpoints, y.Endpoints)
+			x.FailOpen == y.FailOpen && x.Condition == y.Condition && x.TTL == y.TTL && slices.Equal(x.Endpoints, y.Endpoints)
 	})
 }

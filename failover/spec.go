@@ -83,6 +83,10 @@ type ServiceSpec struct {
 	Names  []string    `json:"names"`
 	Routes []RouteSpec `json:"routes"`
 	Policy Policy      `json:"policy"`
+	// TTL is the TTL of the service's answers (whole seconds; 0: the
+	// nameserver's own default). It is part of the replicated spec so that
+	// every node answers with the same TTL from the same log index.
+	TTL time.Duration `json:"ttl,omitempty"`
 }
 
 // Spec is everything the failover core is configured with.
@@ -305,6 +309,9 @@ func normalize(in Spec) (Spec, error) {
 			if d.v < 0 {
 				bad(pp+"."+d.name, "must not be negative, got %s", d.v)
 			}
+		}
+		if s.TTL < 0 || s.TTL%time.Second != 0 || s.TTL > (1<<31-1)*time.Second {
+			bad(path+".ttl", "must be whole seconds from 0 to 2147483647s (RFC 2181 §8), got %s", s.TTL)
 		}
 	}
 	if len(errs) > 0 {

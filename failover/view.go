@@ -20,6 +20,8 @@ type Answer struct {
 	// returned anyway (never SERVFAIL or NXDOMAIN).
 	FailOpen  bool      `json:"fail_open"`
 	Condition Condition `json:"condition"`
+	// TTL is the service's TTL from the spec (0: the nameserver's default).
+	TTL time.Duration `json:"ttl,omitempty"`
 }
 
 // Answer returns the answer for a service's route, or false if there is no
@@ -59,7 +61,7 @@ func (s *State) answer(si, ri int) Answer {
 	r := &sv.routes[ri]
 	st, sp := &s.sites[r.active], &s.spec.Sites[r.active]
 	a := Answer{Service: s.spec.Services[si].Name, Route: s.spec.Services[si].Routes[ri].Name,
-		Site: sp.Name, Epoch: r.epoch, Condition: r.cond}
+		Site: sp.Name, Epoch: r.epoch, Condition: r.cond, TTL: s.spec.Services[si].TTL}
 	for j, e := range st.eps {
 		if e.health != Down {
 			a.Endpoints = append(a.Endpoints, sp.Endpoints[j])

@@ -59,6 +59,7 @@ func failoverSpec(cfg *config.Config) (failover.Spec, error) {
 		svc := cfg.Services[name]
 		fs := failover.ServiceSpec{
 			Name: name,
+			TTL:  svc.TTL.Duration,
 			Policy: failover.Policy{
 				Failover:    failover.Mode(svc.Failover),
 				Failback:    failover.Mode(svc.Failback),

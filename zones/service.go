@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -149,6 +150,7 @@ type ends struct {
 	a     []netip.Addr
 	aaaa  []netip.Addr
 	cname string // canonical FQDN: the first endpoint is a host name
+	ttl   uint32 // the replicated TTL of the answer; 0: the service's
 }
 
 // parseEnds turns an answer's endpoints into addresses. The first endpoint
@@ -392,6 +394,9 @@ func newSnapshot(zs []*Zone, svcs *Services, rt *Routing) *Snapshot {
 		for r, route := range sv.routes {
 			if a := idx[[2]string{sv.Name, route}]; a != nil {
 				s.ends[i][r] = parseEnds(a.Endpoints)
+				if t := a.TTL / time.Second; t > 0 && t <= 1<<31-1 {
+					s.ends[i][r].ttl = uint32(t)
+				}
 			}
 		}
 	}
@@ -479,11 +484,15 @@ func (s *Snapshot) RoutingVersion() uint64 {
 	return s.routing.Version
 }
 
-// serviceAddrs returns the A and AAAA records of service i for route r
-// owned by owner, or the CNAME to its host name, with the service's TTL.
+// serviceRRs returns the A and AAAA records of service i for route r
+// owned by owner, or the CNAME to its host name, with the service's TTL (the
+// routing view's when it carries one).
 func (s *Snapshot) serviceRRs(i, r int, owner string, typ uint16) []dns.RR {
 	e := &s.ends[i][r]
 	ttl := s.svcs.list[i].TTL
+	if e.ttl > 0 {
+		ttl = e.ttl // the replicated TTL: every node switches at the same log index
+	}
 	hdr := func(t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: owner, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -467,5 +468,33 @@ func TestTransferServiceNames(t *testing.T) {
 	}
 	if !found {
 		t.Error("the changed route's answer is not in the new transfer")
+	}
+}
+
+// TestServiceTTLFromRouting: the routing view's TTL (replicated in the
+// failover spec) wins over the service's own, in answers and in additional
+// sections; without one the service's TTL applies.
+func TestServiceTTLFromRouting(t *testing.T) {
+	svcs := testServices(t, nil)
+	rt := testRouting(7)
+	for i := range rt.Answers {
+		if rt.Answers[i].Service == "mail" {
+			rt.Answers[i].TTL = 45 * time.Second
+		}
+	}
+	snap := newSnapshot([]*Zone{testOrgZone(t)}, svcs, rt)
+	for _, tc := range []struct {
+		name string
+		ttl  uint32
+	}{{"mail.example.org.", 45}, {"sd.example.org.", 30}} {
+		res := snap.Lookup(tc.name, dns.TypeA, dns.ClassINET, false)
+		if len(res.Answer) == 0 {
+			t.Fatalf("%s: no answer", tc.name)
+		}
+		for _, rr := range res.Answer {
+			if rr.Header().Ttl != tc.ttl {
+				t.Errorf("%s: TTL %d, want %d: %v", tc.name, rr.Header().Ttl, tc.ttl, rr)
+			}
+		}
 	}
 }
