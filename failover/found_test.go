@@ -131,7 +131,9 @@ func TestRespecColdStartKeepsFirstPreference(t *testing.T) {
 	}
 	h.s = n
 	h.wantRoute("cas", "eu", "london", 0, Normal)
-	if r := h.route("cas", "eu"); r.Reason != "initial" || len(h.s.history) != 0 {
+	// The history says the configuration changed, and moves nothing.
+	if r := h.route("cas", "eu"); r.Reason != "initial" || len(h.s.history) != 1 ||
+		h.s.history[0].Kind != KindConfig || h.s.history[0].Reason != "services changed: cas" || h.s.history[0].To != "" {
 		t.Fatalf("route %+v, history %+v", r, h.s.history)
 	}
 }

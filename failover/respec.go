@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,9 @@ func Respec(s *State, spec Spec, now time.Time) (*State, error) {
 	n := skeleton(sp)
 	n.now, n.frozen, n.seq, n.answers = now, o.frozen, o.seq, o.answers
 	n.history, n.retired = o.history, maps.Clone(o.retired)
+	if what := specChanges(o.spec, sp); what != "" {
+		n.record(Entry{Kind: KindConfig, What: "respec", Actor: "config", Reason: what})
+	}
 	nodeMap := make([]int, len(sp.Nodes)) // new index -> old index or -1
 	for i, name := range sp.Nodes {
 		old, ok := o.nodeIdx[name]
@@ -260,4 +264,79 @@ func answersEqual(a, b []Answer) bool {
 		return x.Service == y.Service && x.Route == y.Route && x.Site == y.Site && x.Epoch == y.Epoch &&
 			x.FailOpen == y.FailOpen && x.Condition == y.Condition && x.TTL == y.TTL && slices.Equal(x.Endpoints, y.Endpoints)
 	})
+}
+
+// specChanges says in one line what differs between two normalized specs
+// (sites and services added, removed or changed; voters; the rest), or ""
+// when nothing does: the audit history's entry for a configuration change.
+func specChanges(o, n Spec) string {
+	var parts []string
+	diff := func(what string, oldNames, newNames []string, changed func(name string) bool) {
+		var add, del, chg []string
+		for _, x := range newNames {
+			if !slices.Contains(oldNames, x) {
+				add = append(add, x)
+			} else if changed(x) {
+				chg = append(chg, x)
+			}
+		}
+		for _, x := range oldNames {
+			if !slices.Contains(newNames, x) {
+				del = append(del, x)
+			}
+		}
+		for _, p := range []struct {
+			verb  string
+			names []string
+		}{{"added", add}, {"removed", del}, {"changed", chg}} {
+			if len(p.names) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s: %s", what, p.verb, strings.Join(p.names, ", ")))
+			}
+		}
+	}
+	siteNames := func(sp Spec) (out []string) {
+		for _, x := range sp.Sites {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	svcNames := func(sp Spec) (out []string) {
+		for _, x := range sp.Services {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	site := func(sp Spec, name string) SiteSpec {
+		for _, x := range sp.Sites {
+			if x.Name == name {
+				return x
+			}
+		}
+		return SiteSpec{}
+	}
+	svc := func(sp Spec, name string) ServiceSpec {
+		for _, x := range sp.Services {
+			if x.Name == name {
+				return x
+			}
+		}
+		return ServiceSpec{}
+	}
+	diff("sites", siteNames(o), siteNames(n), func(x string) bool {
+		a, b := site(o, x), site(n, x)
+		return a.SyncCheck != b.SyncCheck || !slices.Equal(a.Endpoints, b.Endpoints)
+	})
+	diff("services", svcNames(o), svcNames(n), func(x string) bool {
+		a, b := svc(o, x), svc(n, x)
+		return a.Policy != b.Policy || a.TTL != b.TTL || !slices.Equal(a.Names, b.Names) ||
+			!slices.EqualFunc(a.Routes, b.Routes, func(p, q RouteSpec) bool { return p.Name == q.Name && slices.Equal(p.Sites, q.Sites) })
+	})
+	if !slices.Equal(o.Nodes, n.Nodes) {
+		parts = append(parts, fmt.Sprintf("voters: %s", strings.Join(n.Nodes, ", ")))
+	}
+	if o.VoteTTL != n.VoteTTL || o.MinQuorum != n.MinQuorum || o.TrustHealthWithoutSync != n.TrustHealthWithoutSync ||
+		o.HistoryLimit != n.HistoryLimit || o.MaxClockStep != n.MaxClockStep {
+		parts = append(parts, "cluster settings changed")
+	}
+	return strings.Join(parts, "; ")
 }

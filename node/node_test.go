@@ -281,6 +281,13 @@ sites = ["dallas", "london"]
 	if !slices.Equal(names, []string{"cas", "shop", "www"}) {
 		t.Errorf("services in the replicated state after the reload: %v", names)
 	}
+	audited := false
+	for _, h := range st.History {
+		audited = audited || (h.Kind == "config" && h.Reason == "services added: shop")
+	}
+	if !audited {
+		t.Errorf("the configuration change is not in the history: %+v", st.History)
+	}
 }
 
 // metrics fails unless /metrics has every line of want.
