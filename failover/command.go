@@ -404,7 +404,7 @@ func (s *State) applyCommand(c Command, res *Result) error {
 			e.From, e.To = e.To, e.From
 		}
 		if s.frozen == (c.Op == OpFreeze) {
-			e.Note = "no change"
+			e.From, e.Note = e.To, "no change" // it already was
 		}
 		s.frozen = c.Op == OpFreeze
 		rec(e)
