@@ -10,7 +10,20 @@ import (
 // was computed from. It reads s (as of its last applied event) and never
 // changes it. It returns nothing while frozen, and nothing when now is at or
 // after s.ViewValidUntil() (a vote may have expired since the last applied
-// event: apply a Tick at now first). A now before s.Now() counts as s.Now().
+// event: apply a Tick at now first). now counts as the time Apply would
+// apply the decisions at: not before s.Now(), and at most
+// Spec.MaxClockStep after it.
+//
+// The decisions are meant to be applied in the order returned, all of them
+// (the leader appends them as one log entry): each service's decision is the
+// one Decide makes on s with the decisions before it applied, because a move
+// changes what another service sees (a site that becomes active is in_sync
+// at once, and so may become another route's target or, with stable_for 0,
+// its fail-back; a site left down and active nowhere loses its sync). So
+// each is accepted by Apply after the ones before it. Applied alone, or out
+// of order, a later decision may be ignored as no longer valid. Decide works
+// on a clone of s only when a second decision may follow a first: nothing
+// is copied when one or no decision is proposed.
 //
 // Per service, nothing is proposed until min_interval has passed since the
 // service's last change. Per route, in this order:
@@ -32,30 +45,72 @@ import (
 // when its active site is drained: fail open). The move's reason says which
 // case chose the target.
 func Decide(s *State, now time.Time) []Decision {
-	now = now.UTC()
-	if now.Before(s.now) {
-		now = s.now
-	}
+	now, _ = s.stepTime(now)
 	if s.frozen || (!s.validUntil.IsZero() && !now.Before(s.validUntil)) {
 		return nil
 	}
 	var out []Decision
+	w := s // the state decided on: s, or a clone with out applied
 	for si := range s.services {
-		sv := &s.services[si]
-		if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
+		d, ok := w.decide(si, now)
+		if len(out) == 1 && w == s && (ok || s.unlockable(si, now)) {
+			// out[0] may change this service's decision: decide it on a
+			// clone with out[0] applied, as the log will apply it.
+			w = s.Clone()
+			if !w.accepts(out[0]) {
+				return out
+			}
+			d, ok = w.decide(si, now)
+		}
+		if !ok {
 			continue
 		}
-		var moves []Move
-		for ri := range sv.routes {
-			if m, ok := s.propose(si, ri, now); ok {
-				moves = append(moves, m)
-			}
+		if w != s && !w.accepts(d) {
+			return out // not reached: d is what Apply checks on w
 		}
-		if len(moves) > 0 {
-			out = append(out, Decision{Time: now, Service: s.spec.Services[si].Name, Epoch: sv.epoch, Moves: moves})
-		}
+		out = append(out, d)
 	}
 	return out
+}
+
+// decide is service si's decision at now on s, if it proposes any move.
+func (s *State) decide(si int, now time.Time) (Decision, bool) {
+	sv := &s.services[si]
+	if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
+		return Decision{}, false
+	}
+	var moves []Move
+	for ri := range sv.routes {
+		if m, ok := s.propose(si, ri, now); ok {
+			moves = append(moves, m)
+		}
+	}
+	if len(moves) == 0 {
+		return Decision{}, false
+	}
+	return Decision{Time: now, Service: s.spec.Services[si].Name, Epoch: sv.epoch, Moves: moves}, true
+}
+
+// unlockable reports whether service si, which proposes nothing on s at
+// now, might propose something once another service's decision is applied.
+// A move only makes its target in_sync (since now) and may make the site it
+// leaves lose its sync; health, drains and down_for do not change. So a
+// drain or failover exists after it exactly when it exists before (its
+// target may differ), and the only move that can appear is a fail-back to
+// the new in_sync site, stable at once only with stable_for 0.
+func (s *State) unlockable(si int, now time.Time) bool {
+	sv := &s.services[si]
+	if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
+		return false
+	}
+	return sv.policy.Failback == Auto && sv.policy.StableFor == 0
+}
+
+// accepts applies d to s, a working clone, and reports whether Apply took
+// it.
+func (s *State) accepts(d Decision) bool {
+	res, err := Apply(s, d)
+	return err == nil && res.Ignored == ""
 }
 
 // propose is the move Decide would make on one route at now, if any.

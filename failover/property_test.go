@@ -343,8 +343,13 @@ type propRun struct {
 // fatalf fails the sequence, saying how to replay it.
 func (p *propRun) fatalf(format string, args ...any) {
 	p.t.Helper()
-	p.t.Fatalf("seed %d, step %d (replay: go test ./failover -run TestPropertyRandomSequences -args -seed=%d -iters=%d):\n"+format,
-		append([]any{p.seed, len(p.log), p.seed, p.steps}, args...)...)
+	top, _, _ := strings.Cut(p.t.Name(), "/")
+	flagSeed := p.seed
+	if top == "TestPropertyZeroStableFor" {
+		flagSeed -= zeroStableSeeds
+	}
+	p.t.Fatalf("seed %d, step %d (replay: go test ./failover -run %s -args -seed=%d -iters=%d):\n"+format,
+		append([]any{p.seed, len(p.log), top, flagSeed, p.steps}, args...)...)
 }
 
 func (p *propRun) apply(e Event) (Result, error) {
@@ -406,7 +411,9 @@ func (p *propRun) respec(sp Spec, at time.Time) {
 var propSeen struct {
 	failover, failback, drain, command, forced, stale, invalidated, allDown, awaiting, refused,
 	respec, respecMoves, respecNew, renamed, verdictSets, clamped, partitioned, badSpec,
-	markRefused, attested, resentAttested atomic.Int64
+	markRefused, attested, resentAttested, batches atomic.Int64
+	// steps run by the sequences that ran (a -run filter may pick a few).
+	steps atomic.Int64
 }
 
 // behindByQuorum reports whether a quorum of s's fresh nodes reports the
@@ -769,9 +776,9 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 	}
 }
 
-func runProperty(t *testing.T, seed uint64, steps int) {
+func runProperty(t *testing.T, seed uint64, steps int, tweak func(Spec) Spec) {
 	r := rand.New(rand.NewPCG(seed, seed*7919))
-	sp := propSpec(r, 5+r.IntN(2))
+	sp := tweak(propSpec(r, 5+r.IntN(2)))
 	s, err := New(sp, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -807,7 +814,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		}
 		switch k := r.IntN(100); {
 		case k < 3:
-			p.respec(mutateSpec(r, p.s.Spec()), g.now)
+			p.respec(tweak(mutateSpec(r, p.s.Spec())), g.now)
 			g.sp = p.s.Spec()
 			g.speakers = nil
 		case k < 20:
@@ -883,10 +890,16 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			if p.s.fresh < len(p.s.spec.Nodes)/2+1 && len(ds) > 0 {
 				p.fatalf("Decide with %d fresh of %d voters proposed %+v", p.s.fresh, len(p.s.spec.Nodes), ds)
 			}
+			p.sequential(ds, g.now)
+			lost := false
 			for _, d := range ds {
-				if r.IntN(5) == 0 {
+				// Lost for now (a leader change, say); it may come back
+				// late. The decisions after a lost one are lost with it:
+				// each was decided with the ones before it applied (the
+				// leader appends them as one entry, all or none).
+				if lost = lost || r.IntN(5) == 0; lost {
 					p.old = append(p.old, d)
-					continue // lost for now (a leader change, say); it may come back late
+					continue
 				}
 				res, _ := p.apply(d)
 				if res.Ignored != "" {
@@ -906,6 +919,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			}
 		}
 	}
+	propSeen.steps.Add(int64(steps))
 	final, err := MarshalSnapshot(p.s)
 	if err != nil {
 		t.Fatal(err)
@@ -944,6 +958,64 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	}
 }
 
+// sequential checks Decide's decisions ds at now against a plain
+// reference: on a clone of the state, service by service in order, the
+// moves propose makes, each service's decision applied (and accepted)
+// before the next is decided. It also checks that Decide left the state
+// alone.
+func (p *propRun) sequential(ds []Decision, now time.Time) {
+	p.t.Helper()
+	before, err := MarshalSnapshot(p.s)
+	if err != nil {
+		p.fatalf("%v", err)
+	}
+	if again := Decide(p.s, now); !reflect.DeepEqual(again, ds) {
+		p.fatalf("Decide twice: %+v then %+v", ds, again)
+	}
+	if after, _ := MarshalSnapshot(p.s); !bytes.Equal(before, after) {
+		p.fatalf("Decide changed the state")
+	}
+	if len(ds) > 1 {
+		propSeen.batches.Add(1)
+	}
+	want := referenceDecide(p.s, now, p.fatalf)
+	if !reflect.DeepEqual(ds, want) {
+		p.fatalf("Decide = %+v\nwant (each decided after the ones before are applied) %+v", ds, want)
+	}
+}
+
+// referenceDecide is Decide written the slow way: always on a clone, each
+// service's decision applied before the next service is decided.
+func referenceDecide(s *State, now time.Time, fatalf func(string, ...any)) []Decision {
+	now, _ = s.stepTime(now)
+	if s.frozen || (!s.validUntil.IsZero() && !now.Before(s.validUntil)) {
+		return nil
+	}
+	c := s.Clone()
+	var out []Decision
+	for si := range c.services {
+		sv := &c.services[si]
+		if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
+			continue
+		}
+		var moves []Move
+		for ri := range sv.routes {
+			if m, ok := c.propose(si, ri, now); ok {
+				moves = append(moves, m)
+			}
+		}
+		if len(moves) == 0 {
+			continue
+		}
+		d := Decision{Time: now, Service: c.spec.Services[si].Name, Epoch: sv.epoch, Moves: moves}
+		if res, err := Apply(c, d); err != nil || res.Ignored != "" {
+			fatalf("reference decision %+v not applied: %v %s", d, err, res.Ignored)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 // verdictSet applies a node's full resend and checks that the state then
 // holds exactly the set's known verdicts for it (less the sync verdicts on
 // a site that lost in_sync at that moment: forgotten, to be resent).
@@ -979,15 +1051,16 @@ func TestPropertyRandomSequences(t *testing.T) {
 		counts := []int64{p.failover.Load(), p.failback.Load(), p.drain.Load(), p.command.Load(), p.forced.Load(),
 			p.stale.Load(), p.invalidated.Load(), p.allDown.Load(), p.awaiting.Load(), p.refused.Load(),
 			p.respec.Load(), p.respecMoves.Load(), p.respecNew.Load(), p.renamed.Load(), p.verdictSets.Load(),
-			p.clamped.Load(), p.partitioned.Load(), p.markRefused.Load(), p.attested.Load(), p.resentAttested.Load()}
+			p.clamped.Load(), p.partitioned.Load(), p.markRefused.Load(), p.attested.Load(), p.resentAttested.Load(), p.batches.Load()}
 		t.Logf("exercised: auto failover %d, auto fail-back %d, auto drain %d, command moves %d, forced moves %d, "+
 			"stale decisions %d, invalidated decisions %d, all_down route-steps %d, awaiting_operator route-steps %d, "+
 			"refused commands %d, respecs %d (orphaned routes moved %d, new routes placed %d, routes renamed %d), "+
 			"verdict sets %d, clamped clock steps %d, decisions sought by a minority %d, "+
-			"mark-synced refused by the sync check %d, unforced mark-synced accepted %d, attested sync verdicts re-sent %d",
+			"mark-synced refused by the sync check %d, unforced mark-synced accepted %d, attested sync verdicts re-sent %d, "+
+			"several services decided at once %d",
 			counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6], counts[7], counts[8], counts[9],
-			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16], counts[17], counts[18], counts[19])
-		if !t.Failed() && seqs*steps >= 40_000 && slices.Contains(counts, 0) {
+			counts[10], counts[11], counts[12], counts[13], counts[14], counts[15], counts[16], counts[17], counts[18], counts[19], counts[20])
+		if !t.Failed() && p.steps.Load() >= 40_000 && slices.Contains(counts, 0) {
 			t.Error("a rule was never exercised: the generator needs work")
 		}
 	})
@@ -995,7 +1068,35 @@ func TestPropertyRandomSequences(t *testing.T) {
 		seed := first + i
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Parallel()
-			runProperty(t, seed, steps)
+			runProperty(t, seed, steps, func(sp Spec) Spec { return sp })
+		})
+	}
+}
+
+// zeroStableSeeds is added to -seed for TestPropertyZeroStableFor, so that
+// its sequences are not TestPropertyRandomSequences' ones.
+const zeroStableSeeds = 1 << 20
+
+// TestPropertyZeroStableFor runs the random sequences (other seeds, a fifth
+// as many steps) with stable_for 0 on every service: a site is a fail-back
+// target as soon as it is up and in_sync, so one service's move (which makes
+// its target in_sync) can give another service a fail-back in the same
+// Decide.
+func TestPropertyZeroStableFor(t *testing.T) {
+	first, seqs, steps := propPlan(8_000)
+	first += zeroStableSeeds
+	t.Logf("seeds %d..%d, %d steps each (%d steps)", first, first+uint64(seqs)-1, steps, seqs*steps)
+	zero := func(sp Spec) Spec {
+		for i := range sp.Services {
+			sp.Services[i].Policy.StableFor = 0
+		}
+		return sp
+	}
+	for i := range uint64(seqs) {
+		seed := first + i
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			runProperty(t, seed, steps, zero)
 		})
 	}
 }
