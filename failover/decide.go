@@ -52,19 +52,20 @@ func Decide(s *State, now time.Time) []Decision {
 	var out []Decision
 	w := s // the state decided on: s, or a clone with out applied
 	for si := range s.services {
-		d, ok := w.decide(si, now)
-		if len(out) == 1 && w == s && (ok || s.unlockable(si, now)) {
+		moves := w.moves(si, now)
+		if len(out) == 1 && w == s && (moves != nil || s.unlockable(si, now)) {
 			// out[0] may change this service's decision: decide it on a
 			// clone with out[0] applied, as the log will apply it.
 			w = s.Clone()
 			if !w.accepts(out[0]) {
-				return out
+				return out // not reached: out[0] is what Apply checks
 			}
-			d, ok = w.decide(si, now)
+			moves = w.moves(si, now)
 		}
-		if !ok {
+		if moves == nil {
 			continue
 		}
+		d := Decision{Time: now, Service: s.spec.Services[si].Name, Epoch: w.services[si].epoch, Moves: moves}
 		if w != s && !w.accepts(d) {
 			return out // not reached: d is what Apply checks on w
 		}
@@ -73,11 +74,12 @@ func Decide(s *State, now time.Time) []Decision {
 	return out
 }
 
-// decide is service si's decision at now on s, if it proposes any move.
-func (s *State) decide(si int, now time.Time) (Decision, bool) {
+// moves are the moves service si proposes on s at now: nil within
+// min_interval of its last change, or when no route moves.
+func (s *State) moves(si int, now time.Time) []Move {
 	sv := &s.services[si]
 	if !sv.lastMove.IsZero() && now.Sub(sv.lastMove) < sv.policy.MinInterval {
-		return Decision{}, false
+		return nil
 	}
 	var moves []Move
 	for ri := range sv.routes {
@@ -85,10 +87,7 @@ func (s *State) decide(si int, now time.Time) (Decision, bool) {
 			moves = append(moves, m)
 		}
 	}
-	if len(moves) == 0 {
-		return Decision{}, false
-	}
-	return Decision{Time: now, Service: s.spec.Services[si].Name, Epoch: sv.epoch, Moves: moves}, true
+	return moves
 }
 
 // unlockable reports whether service si, which proposes nothing on s at

@@ -547,7 +547,11 @@ func (p *propRun) check(pre *State, e Event, added []Entry, res Result) {
 		i := preT.siteIdx[sv.Site]
 		if v := preT.sites[i].syncVotes[preT.nodeIdx[sv.Node]]; v.set && v.attested && v.inSync == sv.InSync {
 			propSeen.resentAttested.Add(1)
-			if preT.sites[i].sync == InSync && s.sites[i].sync != InSync {
+			// Rule 2 still applies: the re-send makes the node fresh again,
+			// its check votes may count again, and a site they make down
+			// while it is active nowhere must resync.
+			exposed := s.sites[i].health == Down && s.sites[i].activeOn == 0
+			if preT.sites[i].sync == InSync && s.sites[i].sync != InSync && !exposed {
 				fail("%s lost in_sync on a re-send of the verdict %s held at a forced mark-synced", sv.Site, sv.Node)
 			}
 		}
