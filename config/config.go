@@ -50,6 +50,17 @@ type Config struct {
 	// in file order. Load and Parse return them with a valid Config; the
 	// caller prints or logs them.
 	Warnings []string `toml:"-"`
+
+	pos *positions // where each key was written, for errors found later
+}
+
+// Errorf returns a positioned error at key path key (e.g.
+// "services.www.names[1]"), as Parse reports its own: for problems found
+// after loading, by checks that need more than the file (the zones, the
+// geo databases). The line is that of the key, or of its nearest written
+// parent.
+func (c *Config) Errorf(key, format string, args ...any) *Error {
+	return &Error{File: c.File, Line: c.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Node identifies this geodnsd process.
@@ -235,6 +246,7 @@ func parse(src []byte, file string, files bool) (*Config, error) {
 	c := Default()
 	c.File = file
 	v := &validator{file: file, pos: scanPositions(src), files: files}
+	c.pos = v.pos
 	md, err := toml.Decode(string(src), c)
 	if err != nil {
 		var pe toml.ParseError

@@ -131,7 +131,7 @@ func build(o Options, lc *loaded) (*Node, error) {
 		log.Error("zones not all loaded", "err", err)
 	}
 	if err := n.store.SetServices(svcs); err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: services: %w", cfg.File, err))
+		return nil, cfgErr(positioned(cfg, err))
 	}
 	n.setDigest()
 	n.prober, err = health.New(health.Options{Logger: log, Registry: reg, OnChange: n.obs.onChange})
@@ -363,7 +363,7 @@ func (n *Node) reloadConfig(ctx context.Context) {
 	}
 	checks, spec, svcs := c.checks, c.spec, c.svcs
 	if err := zones.CheckServices(svcs, n.store.Snapshot().Zones()...); err != nil {
-		fail(err)
+		fail(positioned(cfg, err))
 		return
 	}
 	if err := n.prober.Update(checks); err != nil {

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/geodnsd/geodnsd/config"
@@ -98,7 +100,7 @@ func validate(lc *loaded) (*Report, error) {
 		return nil, cfgErr(err)
 	}
 	if err := store.SetServices(svcs); err != nil {
-		return nil, cfgErr(fmt.Errorf("%s: services: %w", cfg.File, err))
+		return nil, cfgErr(positioned(cfg, err))
 	}
 	n := &Node{}
 	n.cur.Store(lc)
@@ -109,4 +111,35 @@ func validate(lc *loaded) (*Report, error) {
 		r.Zones = append(r.Zones, ZoneReport{Origin: z.Origin(), Serial: z.SOA().Serial, File: z.File()})
 	}
 	return r, nil
+}
+
+// positioned turns the services' conflicts with the zone data into
+// configuration errors at the key that names the service name
+// ("services.www.names[1]"), with its line, as the configuration's own
+// errors are; other errors are returned with the file named.
+func positioned(cfg *config.Config, err error) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	var out config.Errors
+	for _, e := range list {
+		var se *zones.ServiceNameError
+		if !errors.As(e, &se) {
+			return fmt.Errorf("%s: services: %w", cfg.File, err)
+		}
+		key := "services." + se.Service + ".names"
+		if svc := cfg.Services[se.Service]; svc != nil {
+			for i, n := range svc.Names {
+				if strings.EqualFold(string(n), se.Name) {
+					key = fmt.Sprintf("%s[%d]", key, i)
+					break
+				}
+			}
+		}
+		out = append(out, cfg.Errorf(key, "%s: %s", se.Name, se.Msg))
+	}
+	return out
 }

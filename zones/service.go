@@ -250,10 +250,12 @@ func CheckServices(svcs *Services, zs ...*Zone) error {
 	var errs []error
 	for _, sv := range svcs.list {
 		for _, name := range sv.names {
-			where := fmt.Sprintf("service %q: name %s", sv.Name, name)
+			bad := func(format string, args ...any) {
+				errs = append(errs, &ServiceNameError{Service: sv.Name, Name: name, Msg: fmt.Sprintf(format, args...)})
+			}
 			z := snap.zoneFor(name, dns.TypeA)
 			if z == nil {
-				errs = append(errs, fmt.Errorf("%s: not in any served zone", where))
+				bad("not in any served zone")
 				continue
 			}
 			n, exact := z.closest(name)
@@ -262,8 +264,7 @@ func CheckServices(svcs *Services, zs ...*Zone) error {
 				if cut == nil {
 					cut = n
 				}
-				errs = append(errs, fmt.Errorf("%s: at or below the delegation %s of zone %s (%s:%d)",
-					where, cut.name, z.origin, z.file, cut.line(dns.TypeNS)))
+				bad("at or below the delegation %s of zone %s (%s:%d)", cut.name, z.origin, z.file, cut.line(dns.TypeNS))
 				continue
 			}
 			if !exact {
@@ -271,13 +272,25 @@ func CheckServices(svcs *Services, zs ...*Zone) error {
 			}
 			for _, rs := range n.rrsets {
 				if rs.typ == dns.TypeA || rs.typ == dns.TypeAAAA || rs.typ == dns.TypeCNAME {
-					errs = append(errs, fmt.Errorf("%s: the zone file also has %s records there (%s:%d)",
-						where, dns.Type(rs.typ), z.file, rs.line))
+					bad("the zone file also has %s records there (%s:%d)", dns.Type(rs.typ), z.file, rs.line)
 				}
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ServiceNameError is one conflict CheckServices found: a service's name
+// and what is wrong with it (the zone file and line of the other definition
+// included), so that the caller can say where the name is configured.
+type ServiceNameError struct {
+	Service string
+	Name    string // canonical: lower case, trailing dot
+	Msg     string
+}
+
+func (e *ServiceNameError) Error() string {
+	return fmt.Sprintf("service %q: name %s: %s", e.Service, e.Name, e.Msg)
 }
 
 // buildDeps fills snap.deps and snap.wildDeps: for every name whose answer
