@@ -25,8 +25,10 @@ type Options struct {
 	MaxConcurrent int
 	// History is the number of results kept per check for Snapshot (default 10).
 	History int
-	// OnChange receives an Observation each time a check's verdict changes,
-	// and when a check that had a verdict is removed by Update (Verdict
+	// OnChange receives an Observation each time a check's verdict changes;
+	// for a sync check also when the value it reads changes while its
+	// verdict holds (same Verdict, the new Reason: "items_behind = 12" after
+	// "connection refused"); and when a check that had a verdict is removed by Update (Verdict
 	// Unknown, reason "removed from configuration"). It is called from one
 	// goroutine, never concurrently and never with the scheduler's locks held,
 	// in the order the changes happened (so per check, in verdict order). A
@@ -346,8 +348,13 @@ func (s *Scheduler) record(e *entry, gen uint64, c Check, started time.Time, dur
 		e.mu.Unlock()
 		return
 	}
+	reads := e.st.readsChanged(rec, c.Sync)
 	changed, from := e.st.record(rec, c.Rise, c.Fall, s.history, c.Sync)
 	var o Observation
+	if !changed && reads && e.st.verdict == from {
+		s.enqueue(Observation{Site: c.Site, Endpoint: c.Endpoint, Check: c.Check, Verdict: e.st.verdict,
+			Reason: e.st.reason, Time: rec.Time.Add(rec.Duration)})
+	}
 	if changed {
 		o = Observation{Site: c.Site, Endpoint: c.Endpoint, Check: c.Check, Verdict: e.st.verdict,
 			Reason: e.st.reason, Time: e.st.since}

@@ -523,3 +523,60 @@ func TestRunStopsCleanly(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncCheckReadsChange: a sync check whose verdict holds reports again
+// when the value it reads changes (the replication page was unreachable,
+// then answers 12 behind, then 3 behind), and not when it reads the same;
+// other checks report verdict changes only.
+func TestSyncCheckReadsChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 5 * time.Second
+		reads := []string{"connection refused", "connection refused", "items_behind = 12", "items_behind = 12", "items_behind = 3", "ok"}
+		var mu sync.Mutex
+		calls := 0
+		probe := func(ctx context.Context, _ Target) Result {
+			mu.Lock()
+			defer mu.Unlock()
+			r := reads[min(calls, len(reads)-1)]
+			calls++
+			if r == "ok" {
+				return Result{Detail: "items_behind = 0"}
+			}
+			return Result{Err: errors.New(r)}
+		}
+		syncCheck := testCheck("sync", interval, 1, 1, probe)
+		syncCheck.Sync, syncCheck.Endpoint = true, ""
+		plain := testCheck("web", interval, 1, 1, probe)
+		var rec recorder
+		s := newTestScheduler(t, Options{OnChange: rec.add}, syncCheck)
+		stop := running(t, s)
+		time.Sleep(offset(syncCheck.Key, interval) + 5*interval + interval/2)
+		synctest.Wait()
+		stop()
+		var got []string
+		for _, o := range rec.get() {
+			got = append(got, o.Verdict.String()+": "+o.Reason)
+		}
+		want := []string{
+			"not_in_sync: 1 consecutive failure: connection refused",
+			"not_in_sync: items_behind = 12",
+			"not_in_sync: items_behind = 3",
+			"in_sync: 1 consecutive success: items_behind = 0",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sync check observations:\n%q\nwant\n%q", got, want)
+		}
+
+		// The same reads on a plain check: verdict changes only.
+		calls = 0
+		var rec2 recorder
+		s2 := newTestScheduler(t, Options{OnChange: rec2.add}, plain)
+		stop2 := running(t, s2)
+		time.Sleep(offset(plain.Key, interval) + 5*interval + interval/2)
+		synctest.Wait()
+		stop2()
+		if v := rec2.verdicts(); !slices.Equal(v, []Verdict{Down, Up}) {
+			t.Errorf("plain check verdicts %v, want [down up]", v)
+		}
+	})
+}

@@ -21,8 +21,9 @@ type state struct {
 	verdict   Verdict
 	since     time.Time // when verdict was reached; zero while unknown
 	reason    string
-	successes int // consecutive
-	failures  int // consecutive
+	lastRaw   string // the previous result's own reason (not the threshold text)
+	successes int    // consecutive
+	failures  int    // consecutive
 	history   []Record
 	next      int // ring position in history once full
 	probes    uint64
@@ -37,6 +38,7 @@ type state struct {
 // InSync and NotInSync instead.
 func (s *state) record(r Record, rise, fall, keep int, sync bool) (changed bool, from Verdict) {
 	s.probes++
+	defer func() { s.lastRaw = r.Reason }()
 	if keep > 0 {
 		if len(s.history) < keep {
 			s.history = append(s.history, r)
@@ -90,4 +92,12 @@ func (s *state) last() []Record {
 	out := make([]Record, 0, len(s.history))
 	out = append(out, s.history[s.next:]...)
 	return append(out, s.history[:s.next]...)
+}
+
+// readsChanged reports whether a decided sync check's latest result reads
+// something else than the one before while its verdict holds: the value
+// an operator and the promote guard quote ("items_behind = 12") moved.
+// Call it before record.
+func (s *state) readsChanged(r Record, sync bool) bool {
+	return sync && s.verdict != Unknown && s.probes > 0 && r.Reason != s.lastRaw
 }

@@ -211,7 +211,6 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
 	bgDone.Go(func() { n.respecAtStart(bg, cfg.Cluster.WriteTimeout.Duration) })
-	bgDone.Go(func() { n.obs.refreshLoop(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second), n.prober.Snapshot) })
 	if len(cfg.Cluster.Nodes) > 1 {
 		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
 	}
