@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,9 +182,22 @@ func TestClusterProbesCutOff(t *testing.T) {
 		}
 		return nil
 	})
-	// Hold the observation past down_for and a decision tick: nothing moves.
+	// Hold the observation well past down_for (3 s) and many decision
+	// ticks: at least 6 s and 40 more applied log entries (ticks and beats:
+	// each tick carries the leader's clock, so however slow the machine, the
+	// replicated time has moved on by more than down_for). Nothing moves.
+	start, err := c.appliedIndex("ns1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(6 * time.Second)
-	for time.Now().Before(deadline) {
+	for i := 0; ; i++ {
+		if i > 600 {
+			t.Fatal("the log did not move on by 40 entries within two minutes")
+		}
+		if now, err := c.appliedIndex("ns1"); err == nil && now >= start+40 && time.Now().After(deadline) {
+			break
+		}
 		if err := c.checkAnswer(all, "cas.example.com", noECS, dallasAddrs...); err != nil {
 			t.Fatalf("one cut-off node moved cas: %v", err)
 		}
@@ -203,4 +220,23 @@ func TestClusterProbesCutOff(t *testing.T) {
 			t.Errorf("site %s is %s; one node's view must not change it", s.Name, s.Health)
 		}
 	}
+}
+
+// appliedIndex reads geodnsd_cluster_applied_index from node id's metrics.
+func (c *labCluster) appliedIndex(id string) (uint64, error) {
+	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`(?m)^geodnsd_cluster_applied_index (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("%s: no geodnsd_cluster_applied_index", id)
+	}
+	f, err := strconv.ParseFloat(string(m[1]), 64)
+	return uint64(f), err
 }
