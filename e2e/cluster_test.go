@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -224,19 +222,14 @@ func TestClusterProbesCutOff(t *testing.T) {
 
 // appliedIndex reads geodnsd_cluster_applied_index from node id's metrics.
 func (c *labCluster) appliedIndex(id string) (uint64, error) {
-	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/metrics")
+	text, err := c.metrics(id)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	m := regexp.MustCompile(`(?m)^geodnsd_cluster_applied_index (\S+)$`).FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^geodnsd_cluster_applied_index (\S+)$`).FindStringSubmatch(text)
 	if m == nil {
 		return 0, fmt.Errorf("%s: no geodnsd_cluster_applied_index", id)
 	}
-	f, err := strconv.ParseFloat(string(m[1]), 64)
+	f, err := strconv.ParseFloat(m[1], 64)
 	return uint64(f), err
 }

@@ -328,36 +328,30 @@ func TestDrillFlapping(t *testing.T) {
 	t.Logf("%d www decisions in %s of flapping", len(times), window)
 }
 
-// metric fails unless node id's /metrics has the line want.
-func (c *labCluster) metric(id, want string) error {
+// metrics returns node id's /metrics text.
+func (c *labCluster) metrics(id string) (string, error) {
 	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/metrics")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(b), "\n"+want+"\n") {
-		return fmt.Errorf("no %q in %s's metrics", want, id)
-	}
-	return nil
+	return string(b), err
+}
+
+// metric fails unless node id's /metrics has the line want.
+func (c *labCluster) metric(id, want string) error {
+	return c.metricPrefix(id, want+"\n")
 }
 
 // metricPrefix fails unless node id's /metrics has a line starting with prefix.
 func (c *labCluster) metricPrefix(id, prefix string) error {
-	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/metrics")
+	text, err := c.metrics(id)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if !strings.Contains(string(b), "\n"+prefix) {
-		return fmt.Errorf("no %q in %s's metrics", prefix, id)
+	if !strings.Contains(text, "\n"+prefix) {
+		return fmt.Errorf("no %q in %s's metrics", strings.TrimSpace(prefix), id)
 	}
 	return nil
 }
