@@ -77,15 +77,10 @@ func (s *server) start() error {
 	if s.ln != nil {
 		return nil
 	}
+	// Go listens with SO_REUSEADDR: a port just closed by stop can be
+	// bound again at once.
 	var err error
-	for range 50 { // a just-closed port may still be in TIME_WAIT clean-up
-		s.ln, err = net.Listen("tcp", s.addr)
-		if err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
+	if s.ln, err = net.Listen("tcp", s.addr); err != nil {
 		return err
 	}
 	s.done = make(chan struct{})
