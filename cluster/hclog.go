@@ -42,14 +42,22 @@ func (a *hclogAdapter) Log(lv hclog.Level, msg string, args ...any) {
 	a.l.Log(context.Background(), slogLevel(lv), msg, slices.Concat(a.args, pairs(args))...)
 }
 
-// pairs turns hclog's key/value list into slog's; errors become strings.
+// pairs turns hclog's key/value list into slog's; errors and hclog.Fmt
+// values become strings.
 func pairs(args []any) []any {
 	out := make([]any, 0, len(args))
 	for i := 0; i+1 < len(args); i += 2 {
 		k := fmt.Sprint(args[i])
 		v := args[i+1]
-		if err, ok := v.(error); ok {
-			v = err.Error()
+		switch x := v.(type) {
+		case error:
+			v = x.Error()
+		case hclog.Format: // hclog.Fmt("%+v", servers): a format and its arguments
+			if len(x) > 0 {
+				if f, ok := x[0].(string); ok {
+					v = fmt.Sprintf(f, x[1:]...)
+				}
+			}
 		}
 		out = append(out, k, v)
 	}

@@ -27,6 +27,10 @@ func TestHCLogAdapter(t *testing.T) {
 	if m := rec.find("plain"); !strings.HasPrefix(m, "ERROR") || strings.Contains(m, "peer=") {
 		t.Errorf("error line: %q (With must not leak into the parent)", m)
 	}
+	l.Info("initial configuration", "servers", hclog.Fmt("%+v", []int{1, 2}))
+	if m := rec.find("initial configuration"); !strings.Contains(m, "servers=") || strings.Contains(m, "%+v") || !strings.Contains(m, "[1 2]") {
+		t.Errorf("hclog.Fmt value: %q", m)
+	}
 	if !l.IsDebug() || l.GetLevel() != hclog.Debug {
 		t.Errorf("level: IsDebug %v, GetLevel %v", l.IsDebug(), l.GetLevel())
 	}

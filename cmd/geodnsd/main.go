@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 	fl.SetOutput(stderr)
 	configPath := fl.String("config", "/etc/geodnsd/geodnsd.toml", "configuration `file`")
 	demo := fl.Bool("demo", false, "run the six-node lab: nameservers on 127.0.0.11-16:5353, backends to break and repair, all in this process")
-	check := fl.Bool("check-config", false, "validate the configuration, every zone and every check, then exit (0 ok, 2 errors)")
+	check := fl.Bool("check-config", false, "validate the configuration (-config, or a file named after the flags), every zone and every check, then exit (0 ok, 2 errors)")
 	version := fl.Bool("version", false, "print the version and exit")
 	makeCerts := fl.String("make-certs", "", "write a cluster CA and node certificates into `dir` (with -nodes), then exit")
 	nodes := fl.String("nodes", "", "for -make-certs: `id=ip,...`, each node's id and raft IP address")
@@ -52,7 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-cha
 		}
 		return exitConfig
 	}
-	if fl.NArg() > 0 {
+	if *check && fl.NArg() == 1 {
+		*configPath = fl.Arg(0) // geodnsd -check-config FILE, as failoverctl validate FILE
+	} else if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "geodnsd: unexpected argument %q\n", fl.Arg(0))
 		return exitConfig
 	}

@@ -374,6 +374,11 @@ func TestFlagsThatExit(t *testing.T) {
 	if code := run(ctx, []string{"-version"}, &out, &errb, nil); code != exitOK || !strings.HasPrefix(out.String(), "geodnsd ") {
 		t.Errorf("-version: exit %d, %q", code, out.String())
 	}
+	errb.Reset()
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	if code := run(ctx, []string{"-check-config", missing}, &out, &errb, nil); code != exitConfig || !strings.Contains(errb.String(), missing) {
+		t.Errorf("-check-config FILE: exit %d, %q (want the file checked)", code, errb.String())
+	}
 	dir := filepath.Join(t.TempDir(), "certs")
 	out.Reset()
 	if code := run(ctx, []string{"-make-certs", dir, "-nodes", "ns1=127.0.0.11,ns2=127.0.0.12"}, &out, &errb, nil); code != exitOK {
