@@ -70,7 +70,8 @@ func statusOf(v *View, st *failover.Status, self string, n int, now time.Time) a
 		}
 		for _, v := range s.SyncVotes {
 			site.SyncVotes = append(site.SyncVotes, api.Vote{Node: v.Node, Up: v.InSync, Check: s.SyncCheck,
-				Reason: v.Reason, Time: api.At(v.Time), Fresh: v.Fresh})
+				Reason: v.Reason, Time: api.At(v.Time), Fresh: v.Fresh, Attested: v.Attested})
+			site.SyncAttested = site.SyncAttested || (v.Attested && !v.InSync && s.Sync == "in_sync")
 		}
 		for _, e := range s.Endpoints {
 			site.Endpoints = append(site.Endpoints, endpointOf(e, e.Address))

@@ -441,7 +441,11 @@ func (c *cli) status(ctx context.Context) int {
 		for _, e := range site.Endpoints {
 			eps = append(eps, fmt.Sprintf("%s %s %d/%d", e.Name, e.Health, e.Votes.Up, e.Votes.Down))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", site.Name, site.Health, site.Sync, site.Admin, strings.Join(eps, ", "))
+		sync := site.Sync
+		if site.SyncAttested {
+			sync += " (attested)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", site.Name, site.Health, sync, site.Admin, strings.Join(eps, ", "))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -175,7 +175,10 @@ type Site struct {
 	SyncSince   Time   `json:"sync_since"`
 	SyncCheck   string `json:"sync_check,omitempty"`
 	SyncVotes   []Vote `json:"sync_votes"`
-	Admin       string `json:"admin"` // active | drained
+	// SyncAttested: the site is in_sync because an operator attested it
+	// (mark-synced --force) against what its sync check reads.
+	SyncAttested bool   `json:"sync_attested,omitempty"`
+	Admin        string `json:"admin"` // active | drained
 	// Checks are the site-wide checks' votes (Name "").
 	Checks    Endpoint   `json:"checks"`
 	Endpoints []Endpoint `json:"endpoints"`
@@ -206,6 +209,9 @@ type Vote struct {
 	Reason string `json:"reason,omitempty"`
 	Time   Time   `json:"time"`
 	Fresh  bool   `json:"fresh"`
+	// Attested: the node held this verdict when a forced mark-synced
+	// overrode it; it does not count until the node gives another one.
+	Attested bool `json:"attested,omitempty"`
 }
 
 // Node is a cluster member as the replicated state sees it.
