@@ -184,8 +184,10 @@ type collector struct {
 	replyErrs *atomic.Uint64
 	// rrl is the rate limiter whose counts are exported (nil: off).
 	rrl *rrl
+	// steers are the steered UDP socket groups (set at Start).
+	steers atomic.Pointer[[]*steer]
 
-	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers, rrlDropped, rrlSlipped *prometheus.Desc
+	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers, rrlDropped, rrlSlipped, steered *prometheus.Desc
 }
 
 func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *collector {
@@ -205,8 +207,11 @@ func newCollector(names *zoneNames, conns *atomic.Int64, rej *atomic.Uint64) *co
 		rrlSlipped:  prometheus.NewDesc(n("rrl_slipped_total"), "UDP responses sent truncated (TC) instead of dropped by response rate limiting.", nil, nil),
 		transfers:   prometheus.NewDesc(n("transfers_total"), "Zone transfers (AXFR, and IXFR answered in full) sent to allowed clients.", nil, nil),
 		replyErrors: prometheus.NewDesc(n("reply_errors_total"), "Replies that could not be built and were answered SERVFAIL (a bug; the first is logged).", nil, nil),
+		steered:     prometheus.NewDesc(n("udp_sockets_steered"), "UDP sockets of a listen address that datagrams are steered to now (1 while one reader keeps up; up to sockets_per_address).", []string{"listen"}, nil),
 	}
 }
+
+func (c *collector) setSteers(st []*steer) { c.steers.Store(&st) }
 
 func (c *collector) add(set *counters) {
 	c.mu.Lock()
@@ -215,12 +220,17 @@ func (c *collector) add(set *counters) {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers, c.rrlDropped, c.rrlSlipped} {
+	for _, d := range []*prometheus.Desc{c.queries, c.duration, c.truncated, c.malformed, c.panics, c.conns, c.rejected, c.replyErrors, c.transfers, c.rrlDropped, c.rrlSlipped, c.steered} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if st := c.steers.Load(); st != nil {
+		for _, g := range *st {
+			ch <- prometheus.MustNewConstMetric(c.steered, prometheus.GaugeValue, float64(g.used.Load()), g.addr.String())
+		}
+	}
 	c.mu.Lock()
 	sets := append([]*counters(nil), c.sets...)
 	c.mu.Unlock()

@@ -239,11 +239,28 @@ func (s *Server) Start() error {
 			l.Close()
 		}
 	}
+	var steers []*steer
+	steerOf := map[*net.UDPConn]*steer{}
 	for _, ap := range s.opts.Listen {
 		u, l, err := s.bind(ap)
 		if err != nil {
 			closeAll()
 			return err
+		}
+		st, err := newSteer(s, u)
+		if err != nil {
+			for _, c := range u {
+				c.Close()
+			}
+			l.Close()
+			closeAll()
+			return err
+		}
+		if st != nil {
+			steers = append(steers, st)
+			for _, c := range u {
+				steerOf[c] = st
+			}
 		}
 		udp = append(udp, u...)
 		lns = append(lns, l)
@@ -252,9 +269,10 @@ func (s *Server) Start() error {
 	}
 	s.started = true
 	s.udp, s.lns, s.udpAddrs, s.tcpAddrs = udp, lns, udpAddrs, tcpAddrs
+	s.coll.setSteers(steers)
 	for _, c := range udp {
 		s.wg.Add(1)
-		go s.serveUDP(c, s.newUDPWorker())
+		go s.serveUDP(c, steerOf[c], s.newUDPWorker())
 	}
 	for _, l := range lns {
 		s.wg.Add(1)

@@ -13,14 +13,15 @@ import (
 const udpInSize = 4096
 
 // serveUDP runs one reader: batched system calls where the platform has
-// them, one packet per call elsewhere.
+// them, one packet per call elsewhere. st is the steering of the socket's
+// group (nil: none), told of every batch.
 // The reader owns its socket and closes it when it returns, so that no
 // system call of the reader can run on a closed (or reused) descriptor.
-func (s *Server) serveUDP(c *net.UDPConn, w *worker) {
+func (s *Server) serveUDP(c *net.UDPConn, st *steer, w *worker) {
 	defer s.wg.Done()
 	defer c.Close()
 	if !s.simpleUDP {
-		if b := newBatchReader(s, c, w); b != nil {
+		if b := newBatchReader(s, c, st, w); b != nil {
 			b.run()
 			return
 		}

@@ -26,6 +26,7 @@ type batchReader struct {
 	c  *net.UDPConn
 	rc syscall.RawConn
 	w  *worker
+	st *steer // nil: the socket's group is not steered
 
 	outSize int
 	in      []byte // batchSize * udpInSize
@@ -52,13 +53,13 @@ type batchReader struct {
 	readFn, writeFn func(uintptr) bool
 }
 
-func newBatchReader(s *Server, c *net.UDPConn, w *worker) *batchReader {
+func newBatchReader(s *Server, c *net.UDPConn, st *steer, w *worker) *batchReader {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil
 	}
 	b := &batchReader{
-		s: s, c: c, rc: rc, w: w,
+		s: s, c: c, rc: rc, w: w, st: st,
 		outSize: s.opts.UDPSize,
 		in:      make([]byte, batchSize*udpInSize),
 		out:     make([]byte, batchSize*s.opts.UDPSize),
@@ -168,6 +169,9 @@ func (b *batchReader) run() {
 		}
 		b.flush(k)
 		w.ctr.observe(time.Since(t0), n)
+		if b.st != nil {
+			b.st.batch(n, t0)
+		}
 		for i := range n { // ready the headers for the next batch
 			b.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 			b.rhdr[i].Hdr.Flags = 0

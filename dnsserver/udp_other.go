@@ -7,7 +7,7 @@ import "net"
 type batchReader struct{}
 
 // newBatchReader: no batched UDP system calls on this platform.
-func newBatchReader(*Server, *net.UDPConn, *worker) *batchReader { return nil }
+func newBatchReader(*Server, *net.UDPConn, *steer, *worker) *batchReader { return nil }
 
 func (*batchReader) run() {}
 
