@@ -290,14 +290,14 @@ EOF
 # cpu_ticks PGID: user + system CPU time, in clock ticks, of every process
 # in the group (/proc/PID/stat fields utime and stime, all threads). cat, not
 # awk, opens the files: a process may end between the glob and the open, and
-# mawk stops at a file it cannot open.
+# mawk stops at a file it cannot open (and cat's status is ignored: pipefail).
 cpu_ticks() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$1" '{ sub(/^[0-9]+ \(.*\) /, ""); if ($3 == pg) t += $12 + $13 } END { print t + 0 }'
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pg="$1" '{ sub(/^[0-9]+ \(.*\) /, ""); if ($3 == pg) t += $12 + $13 } END { print t + 0 }'
 }
 
 # group_pids PGID: the processes of the group, comma-separated (for perf -p).
 group_pids() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pg="$1" '{ pid = $1; sub(/^[0-9]+ \(.*\) /, ""); if ($3 == pg) printf "%s%s", (n++ ? "," : ""), pid }'
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pg="$1" '{ pid = $1; sub(/^[0-9]+ \(.*\) /, ""); if ($3 == pg) printf "%s%s", (n++ ? "," : ""), pid }'
 }
 
 # The system calls counted with SYSCALLS=1: the datagram calls of both

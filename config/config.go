@@ -80,7 +80,9 @@ type DNS struct {
 	// Listen addresses; each gets UDP and TCP sockets.
 	Listen []AddrPort `toml:"listen"`
 	// SocketsPerAddress is the number of SO_REUSEPORT UDP sockets per address
-	// (0: one per core).
+	// (0: one per core). On Linux they are the most the server spreads
+	// datagrams over: it uses one while one reader keeps up and more only
+	// when a trial shows they raise the rate (docs/design.md 3.4).
 	SocketsPerAddress int `toml:"sockets_per_address"`
 	// UDPSize is the EDNS(0) payload size we advertise and answer within (default 1232).
 	UDPSize int `toml:"udp_size"`
