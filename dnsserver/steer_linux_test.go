@@ -12,8 +12,8 @@ import (
 
 // TestSteerProgram: over real sockets, the group's program sends every
 // datagram to the first socket while one is used, and spreads them over
-// both when two are: the per-reader query counters say which socket
-// answered.
+// both by message ID when two are, even from one client socket: the
+// per-reader query counters say which socket answered.
 func TestSteerProgram(t *testing.T) {
 	s := startServer(t, Options{Listen: loopbacks[:1], SocketsPerAddress: 2}, false)
 	s.coll.mu.Lock()
@@ -35,15 +35,23 @@ func TestSteerProgram(t *testing.T) {
 		}
 		return n
 	}
+	// send asks count queries from one client socket (one 4-tuple, which
+	// the kernel's own hash would send to one socket), each with a random
+	// message ID, and returns how many each server socket answered.
 	send := func(count int) [2]uint64 {
 		t.Helper()
 		before := answered()
 		cl := &dns.Client{Net: "udp", Timeout: ioBound}
+		conn, err := cl.Dial(s.UDPAddrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
 		for range count {
 			m := new(dns.Msg)
 			m.SetQuestion("www.example.com.", dns.TypeA)
 			m.Id = uint16(rand.IntN(1 << 16))
-			if _, _, err := cl.Exchange(m, s.UDPAddrs()[0].String()); err != nil {
+			if _, _, err := cl.ExchangeWithConn(m, conn); err != nil {
 				t.Fatal(err)
 			}
 		}
