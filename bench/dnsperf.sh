@@ -45,6 +45,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 die() { echo "dnsperf.sh: $*" >&2; exit 1; }
 
+for v in ROUNDS DURATION WARMUP CLIENTS THREADS OUTSTANDING CORES; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v}: want a whole number"
+done
+for v in ROUNDS DURATION CLIENTS THREADS OUTSTANDING CORES; do
+	((${!v} >= 1)) || die "$v=${!v}: want at least 1"
+done
+[[ " $SERVERS " == *" base "* || -z ${GEODNSD_BASE:-} ]] || echo "dnsperf.sh: GEODNSD_BASE is set but SERVERS has no base: it is not run" >&2
+[[ " $SERVERS " == *" geodnsd "* ]] || echo "dnsperf.sh: SERVERS has no geodnsd: no ratios are printed" >&2
+
 need() { # need BIN PACKAGE
 	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"
 }
@@ -59,7 +68,7 @@ SYSCALLS=${SYSCALLS:-0}
 CLK_TCK=$(getconf CLK_TCK)
 for s in $SERVERS; do
 	case $s in
-	geodnsd) need go golang ;;
+	geodnsd) [[ -n ${GEODNSD_BIN:-} ]] || need go golang ;;
 	base) [[ -x ${GEODNSD_BASE:-} ]] || die "server base needs GEODNSD_BASE=path of a geodnsd binary" ;;
 	gdnsd) need gdnsd gdnsd ;;
 	nsd) need nsd nsd ;;

@@ -228,7 +228,7 @@ func New(o Options) (*Cluster, error) {
 		if err := raft.BootstrapCluster(conf, logs, stable, snaps, c.trans, cfg); err != nil {
 			return nil, fmt.Errorf("cluster bootstrap: %w", err)
 		}
-		c.log.Info("cluster bootstrapped", "node", o.ID, "members", memberIDs(o.Members))
+		c.log.Info("cluster bootstrapped", "members", memberIDs(o.Members))
 	}
 	if c.raft, err = raft.NewRaft(conf, c.fsm, logs, stable, snaps, c.trans); err != nil {
 		return nil, fmt.Errorf("cluster: raft: %w", err)

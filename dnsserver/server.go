@@ -261,6 +261,10 @@ func (s *Server) Start() error {
 			for _, c := range u {
 				steerOf[c] = st
 			}
+		} else { // not steered: for the metric, every socket is used
+			fixed := &steer{addr: u[0].LocalAddr().(*net.UDPAddr).AddrPort(), n: len(u)}
+			fixed.used.Store(int32(len(u)))
+			steers = append(steers, fixed)
 		}
 		udp = append(udp, u...)
 		lns = append(lns, l)

@@ -36,26 +36,36 @@ import (
 // help: where the cores are busy anyway (a load generator on the same
 // machine, other work), a second reader only splits the batches, and the
 // server answers fewer queries for more CPU. So every change under a
-// backlog is a trial. A window is steerWindow batches of the group's
-// readers; it has a backlog when at least a quarter of its batches are
-// full. After two windows in a row with a backlog, the sockets used double
-// (up to all of them: always from one socket, from more unless the last
-// widening was undone) or else halve; trialWindows windows later the datagram rate is compared with
-// the rate of the two windows before. A widening stays if the rate rose
-// by trialGain, a narrowing if it kept at least 1/trialGain of it (fewer
-// sockets, less CPU). Otherwise the change is undone. The next trial waits
-// minBackoff after a kept change and twice as long as before (up to
-// maxBackoff) after an undone one. After steerCalm windows in a row
+// backlog is a trial.
+//
+// A window is steerWindow batches taken by the group's readers (a few
+// milliseconds under load); it has a backlog when at least a quarter of its
+// batches are full. The first window of a backlog (after a window without
+// one, or a pause longer than minBefore) is left out (a burst's ramp, not
+// a rate); the rate before a trial is measured over the
+// following backlogged windows until they span minBefore. Then the sockets
+// used double (up to all of them: always from one socket, from more unless
+// the last widening was undone) or else halve, and the rate is measured
+// again for at least trialWindows windows and minTrial. A widening stays
+// if the rate rose by trialGain, a narrowing if it kept at least
+// 1/trialGain of it (fewer sockets, less CPU). Otherwise the change is
+// undone. The next trial waits minBackoff after a kept change and twice as
+// long as before (up to maxBackoff) after an undone one, with a fresh
+// measure of the rate before it; a backlog that comes after resetAfter
+// without one starts again with no wait. After steerCalm windows in a row
 // without a full batch, the sockets used drop by one. A datagram already
 // queued on a socket that stops being chosen is still read: every socket
 // keeps its reader.
 const (
 	steerWindow  = 64
 	steerCalm    = 16
+	minBefore    = 50 * time.Millisecond
 	trialWindows = 8
+	minTrial     = 200 * time.Millisecond
 	trialGain    = 1.15
 	minBackoff   = time.Second
 	maxBackoff   = 64 * time.Second
+	resetAfter   = 10 * time.Second
 )
 
 // steer is the steering state of one address's socket group.
@@ -77,8 +87,10 @@ type steer struct {
 	apply func(k int) error // attaches program(k); a test replaces it
 
 	mu          sync.Mutex // guards the rest and the program changes
-	prev        window     // the window before, if it had a backlog
+	before      window     // the backlogged windows measured for the next trial
+	run         int        // backlogged windows in a row
 	calm        int        // windows in a row without a full batch
+	lastBacklog time.Time  // end of the last backlogged window
 	trial       trial
 	widenFailed bool          // the last widening was undone
 	retryAt     time.Time     // no trial before this
@@ -197,18 +209,17 @@ func (st *steer) adjust(start, now time.Time, full, msgs uint64) {
 	if t := &st.trial; t.on {
 		t.msgs += w.msgs
 		t.elapsed += w.elapsed
-		if t.count++; t.count < trialWindows {
+		if t.count++; t.count < trialWindows || t.elapsed < minTrial {
 			return
 		}
 		t.on = false
-		st.prev = window{}
 		after, widen := t.rate(), k > t.from
 		kept := after >= t.before*trialGain || (!widen && after*trialGain >= t.before)
 		args := []any{"rate_before", int(t.before), "rate_after", int(after)}
 		if kept {
 			st.backoff, st.retryAt = minBackoff, now.Add(minBackoff)
 			st.widenFailed = false
-			st.log("dns server: steering kept", append([]any{"addr", st.addr.String(), "sockets", k, "of", st.n}, args...)...)
+			st.log("dns server: steering", append([]any{"addr", st.addr.String(), "sockets", k, "of", st.n, "why", "trial kept"}, args...)...)
 			return
 		}
 		st.backoff = min(max(2*st.backoff, minBackoff), maxBackoff)
@@ -217,31 +228,48 @@ func (st *steer) adjust(start, now time.Time, full, msgs uint64) {
 		st.change(t.from, "trial undone", append(args, "next_trial_in", st.backoff.String())...)
 		return
 	}
-	backlog := full*4 >= steerWindow
-	switch {
-	case backlog && st.prev.msgs > 0 && !now.Before(st.retryAt):
-		before := window{st.prev.msgs + w.msgs, st.prev.elapsed + w.elapsed}.rate()
-		next := k
-		switch {
-		case k < st.n && (k == 1 || !st.widenFailed):
-			next = min(2*k, st.n)
-		case k > 1:
-			next = k / 2
-		}
-		if next != k && st.change(next, "trial: backlog") {
-			st.trial = trial{on: true, from: k, before: before}
-		}
-		st.prev, st.calm = window{}, 0
-	case backlog:
-		st.prev, st.calm = w, 0
-	case full == 0 && k > 1:
-		st.prev = window{}
-		if st.calm++; st.calm >= steerCalm {
-			st.change(k-1, "no backlog")
+	if full*4 < steerWindow { // no backlog
+		st.run, st.before = 0, window{}
+		if full == 0 && k > 1 {
+			if st.calm++; st.calm >= steerCalm {
+				st.change(k-1, "no backlog")
+				st.calm = 0
+			}
+		} else {
 			st.calm = 0
 		}
-	default:
-		st.prev, st.calm = window{}, 0
+		return
+	}
+	if !st.lastBacklog.IsZero() && now.Sub(st.lastBacklog) > resetAfter {
+		st.backoff, st.retryAt, st.widenFailed = 0, time.Time{}, false
+	}
+	if start.Sub(st.lastBacklog) > minBefore { // a pause: a new burst
+		st.run, st.before = 0, window{}
+	}
+	st.lastBacklog, st.calm = now, 0
+	if st.run++; st.run == 1 {
+		return // a burst's ramp: not a measure of the rate
+	}
+	st.before.msgs += w.msgs
+	st.before.elapsed += w.elapsed
+	if st.before.elapsed < minBefore {
+		return
+	}
+	if now.Before(st.retryAt) {
+		st.before = window{} // measure afresh when the wait is over
+		return
+	}
+	before := st.before.rate()
+	st.before = window{}
+	next := k
+	switch {
+	case k < st.n && (k == 1 || !st.widenFailed):
+		next = min(2*k, st.n)
+	case k > 1:
+		next = k / 2
+	}
+	if next != k && st.change(next, "trial: backlog") {
+		st.trial = trial{on: true, from: k, before: before}
 	}
 }
 

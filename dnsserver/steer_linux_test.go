@@ -99,16 +99,19 @@ func newSteerSim(t *testing.T, n int) *steerSim {
 	return sim
 }
 
-// window ends a window of 10 ms at rate datagrams/s; backlog: every batch
-// was full.
+// simWindow is the span of one simulated window.
+const simWindow = 10 * time.Millisecond
+
+// window ends a window of simWindow at rate datagrams/s; backlog: every
+// batch was full.
 func (sim *steerSim) window(rate float64, backlog bool) {
 	start := sim.now
-	sim.now = sim.now.Add(10 * time.Millisecond)
+	sim.now = sim.now.Add(simWindow)
 	full := uint64(0)
 	if backlog {
 		full = steerWindow
 	}
-	sim.st.adjust(start, sim.now, full, uint64(rate/100))
+	sim.st.adjust(start, sim.now, full, uint64(rate*simWindow.Seconds()))
 }
 
 // windows ends n windows of the same kind.
@@ -118,97 +121,136 @@ func (sim *steerSim) windows(n int, rate float64, backlog bool) {
 	}
 }
 
+// Windows a backlog takes to start a trial (the ramp window, then
+// minBefore), and windows a trial lasts.
+var (
+	toTrial   = 1 + int(minBefore/simWindow)
+	trialSpan = max(trialWindows, int(minTrial/simWindow))
+)
+
 func (sim *steerSim) used() int { return int(sim.st.used.Load()) }
+
+// untilTrial ends backlogged windows at rate until a trial starts, at most
+// maxBackoff's worth, and returns how many it took.
+func (sim *steerSim) untilTrial(rate float64) int {
+	sim.t.Helper()
+	for n := 1; n <= int(maxBackoff/simWindow)+toTrial+1; n++ {
+		sim.window(rate, true)
+		if sim.st.trial.on {
+			return n
+		}
+	}
+	sim.t.Fatalf("no trial within %v of backlog", maxBackoff)
+	return 0
+}
 
 // TestSteerTrials: a backlog leads to a trial; the trial's outcome depends
 // on the rate it gave; undone trials back off, doubling; calm narrows.
 func TestSteerTrials(t *testing.T) {
 	t.Run("widening that raises the rate stays", func(t *testing.T) {
 		sim := newSteerSim(t, 4)
-		sim.window(100e3, true)
+		sim.windows(toTrial-1, 100e3, true)
 		if sim.used() != 1 {
-			t.Fatalf("after one backlogged window: %d sockets, want 1 (two in a row start a trial)", sim.used())
+			t.Fatalf("after %v of backlog: %d sockets, want 1 (a trial needs the ramp window and %v)", time.Duration(toTrial-1)*simWindow, sim.used(), minBefore)
 		}
 		sim.window(100e3, true)
 		if sim.used() != 2 {
-			t.Fatalf("after two backlogged windows: %d sockets, want 2", sim.used())
+			t.Fatalf("after the ramp and %v of backlog: %d sockets, want 2", minBefore, sim.used())
 		}
-		sim.windows(trialWindows, 150e3, true)
-		if sim.used() != 2 {
-			t.Fatalf("after a trial at 1.5x the rate: %d sockets, want 2", sim.used())
+		sim.windows(trialSpan-1, 150e3, true)
+		if sim.used() != 2 || !sim.st.trial.on {
+			t.Fatalf("trial ended early: %d sockets, on %v", sim.used(), sim.st.trial.on)
 		}
-		// Still backlogged: after minBackoff the next trial doubles again.
-		sim.windows(2, 150e3, true)
+		sim.window(150e3, true)
+		if sim.used() != 2 || sim.st.trial.on {
+			t.Fatalf("after a trial at 1.5x the rate: %d sockets (trial on %v), want 2 kept", sim.used(), sim.st.trial.on)
+		}
+		// Still backlogged: no trial before minBackoff, then one that doubles again.
+		sim.windows(int(minBackoff/simWindow)-1, 150e3, true)
 		if sim.used() != 2 {
 			t.Fatalf("a trial started before minBackoff: %d sockets", sim.used())
 		}
-		sim.now = sim.now.Add(minBackoff)
-		sim.windows(2, 150e3, true)
+		sim.windows(1+toTrial, 150e3, true)
 		if sim.used() != 4 {
 			t.Fatalf("after minBackoff with a backlog: %d sockets, want 4", sim.used())
 		}
 	})
+	t.Run("the ramp of a burst is not the rate before", func(t *testing.T) {
+		sim := newSteerSim(t, 2)
+		sim.window(10e3, true) // the burst's first window: slow
+		sim.windows(toTrial-1, 100e3, true)
+		if !sim.st.trial.on || sim.st.trial.before != 100e3 {
+			t.Fatalf("trial %v with rate before %v, want a trial against 100000", sim.st.trial.on, sim.st.trial.before)
+		}
+		sim.windows(trialSpan, 105e3, true)
+		if sim.used() != 1 {
+			t.Fatalf("widening kept at +5%% over the steady rate: %d sockets", sim.used())
+		}
+	})
 	t.Run("widening that does not raise the rate is undone and backs off", func(t *testing.T) {
 		sim := newSteerSim(t, 2)
-		wait := minBackoff
-		for round := range 4 {
-			sim.windows(2, 100e3, true)
-			if sim.used() != 2 {
-				t.Fatalf("round %d: no trial after two backlogged windows (%d sockets)", round, sim.used())
+		wait := time.Duration(0)
+		for round := range 5 {
+			from := sim.now
+			n := sim.untilTrial(100e3)
+			if got := sim.now.Sub(from); got < wait || got > wait+time.Duration(toTrial+1)*simWindow {
+				t.Fatalf("round %d: trial %v after the last ended, want the backoff %v and at most %v more", round, got, wait, time.Duration(toTrial+1)*simWindow)
 			}
-			sim.windows(trialWindows, 105e3, true) // +5 %: not enough
-			if sim.used() != 1 {
+			if sim.used() != 2 || n == 0 {
+				t.Fatalf("round %d: trial on %d sockets", round, sim.used())
+			}
+			sim.windows(trialSpan, 105e3, true) // +5 %: not enough
+			if sim.used() != 1 || sim.st.trial.on {
 				t.Fatalf("round %d: trial at +5%% kept (%d sockets)", round, sim.used())
 			}
+			wait = min(max(2*wait, minBackoff), maxBackoff)
 			if sim.st.backoff != wait {
 				t.Fatalf("round %d: backoff %v, want %v", round, sim.st.backoff, wait)
 			}
-			sim.windows(4, 100e3, true)
-			if sim.used() != 1 {
-				t.Fatalf("round %d: trial before the backoff of %v ended", round, wait)
-			}
-			sim.now = sim.now.Add(wait)
-			wait = min(2*wait, maxBackoff)
 		}
 		for range 10 {
-			sim.windows(2, 100e3, true)
-			sim.windows(trialWindows, 100e3, true)
-			sim.now = sim.now.Add(maxBackoff)
+			sim.untilTrial(100e3)
+			sim.windows(trialSpan, 100e3, true)
 		}
 		if sim.st.backoff != maxBackoff {
 			t.Errorf("backoff %v, want the cap %v", sim.st.backoff, maxBackoff)
 		}
+		// A backlog after resetAfter without one starts afresh.
+		sim.windows(3, 50e3, false)
+		sim.now = sim.now.Add(resetAfter)
+		sim.windows(toTrial, 100e3, true)
+		if sim.used() != 2 {
+			t.Errorf("a backlog %v after the last: %d sockets, want a trial at once (backoff %v)", resetAfter, sim.used(), sim.st.backoff)
+		}
 	})
 	t.Run("narrowing that keeps the rate stays", func(t *testing.T) {
 		sim := newSteerSim(t, 2)
-		sim.windows(2, 100e3, true)
-		sim.windows(trialWindows, 200e3, true) // widening doubles the rate: kept
+		sim.windows(toTrial, 100e3, true)
+		sim.windows(trialSpan, 200e3, true) // widening doubles the rate: kept
 		if sim.used() != 2 {
 			t.Fatalf("%d sockets, want 2", sim.used())
 		}
-		sim.now = sim.now.Add(minBackoff)
-		sim.windows(2, 200e3, true) // all sockets used: the trial narrows
-		if sim.used() != 1 {
+		sim.windows(int(minBackoff/simWindow)+toTrial, 200e3, true) // all sockets used: the trial narrows
+		if sim.used() != 1 || !sim.st.trial.on {
 			t.Fatalf("no narrowing trial at full width: %d sockets", sim.used())
 		}
-		sim.windows(trialWindows, 100e3, true) // half the rate: undone
+		sim.windows(trialSpan, 100e3, true) // half the rate: undone
 		if sim.used() != 2 {
 			t.Fatalf("narrowing that halved the rate kept: %d sockets", sim.used())
 		}
-		sim.now = sim.now.Add(sim.st.backoff)
-		sim.windows(2, 200e3, true)
-		if sim.used() != 1 {
+		sim.windows(int(sim.st.backoff/simWindow)+toTrial, 200e3, true)
+		if sim.used() != 1 || !sim.st.trial.on {
 			t.Fatalf("no second narrowing trial: %d sockets", sim.used())
 		}
-		sim.windows(trialWindows, 190e3, true) // -5 %: within 1/trialGain, kept
+		sim.windows(trialSpan, 190e3, true) // -5 %: within 1/trialGain, kept
 		if sim.used() != 1 {
 			t.Fatalf("narrowing that kept 95%% of the rate undone: %d sockets", sim.used())
 		}
 	})
 	t.Run("calm narrows by one", func(t *testing.T) {
 		sim := newSteerSim(t, 4)
-		sim.windows(2, 100e3, true)
-		sim.windows(trialWindows, 300e3, true)
+		sim.windows(toTrial, 100e3, true)
+		sim.windows(trialSpan, 300e3, true)
 		if sim.used() != 2 {
 			t.Fatalf("%d sockets, want 2", sim.used())
 		}
@@ -228,42 +270,53 @@ func TestSteerTrials(t *testing.T) {
 }
 
 // TestSteerWindowSpan: a window spans its own batches, from the first to
-// the last, and leaves out the idle time before it (which would make the
-// rate before a trial look low and any change look like a gain).
+// the last, and leaves out the idle time before it; the first window of a
+// burst (after a pause) is not measured at all. Either would make the rate
+// before a trial look low and any change look like a gain.
 func TestSteerWindowSpan(t *testing.T) {
 	sim := newSteerSim(t, 2)
 	at := sim.now
-	for w := range 2 {
-		at = at.Add(10 * time.Second) // idle, then a window of full batches 1 ms apart
-		for i := range steerWindow {
+	burst := func() {
+		for i := range steerWindow { // a window of full batches 1 ms apart
 			sim.st.batch(batchSize, at.Add(time.Duration(i)*time.Millisecond))
 		}
 		at = at.Add(steerWindow * time.Millisecond)
-		if w == 0 {
-			want := window{steerWindow * batchSize, (steerWindow - 1) * time.Millisecond}
-			if sim.st.prev != want {
-				t.Fatalf("window after an idle gap: %+v, want %+v", sim.st.prev, want)
-			}
-		}
 	}
-	if sim.used() != 2 || !sim.st.trial.on {
-		t.Fatalf("two backlogged windows: %d sockets, trial %v; want a trial on 2", sim.used(), sim.st.trial.on)
+	burst()                       // a burst's first window: not measured
+	at = at.Add(10 * time.Second) // a pause
+	burst()                       // a new burst's first window: not measured either
+	if sim.st.trial.on || sim.st.before != (window{}) {
+		t.Fatalf("first windows of bursts measured: trial %v, before %+v", sim.st.trial.on, sim.st.before)
 	}
-	if want := float64(2*steerWindow*batchSize) / (2 * (steerWindow - 1) * time.Millisecond).Seconds(); sim.st.trial.before != want {
-		t.Errorf("rate before the trial %v, want %v", sim.st.trial.before, want)
+	burst() // measured: 63 ms ≥ minBefore, so the trial starts against it
+	if !sim.st.trial.on {
+		t.Fatal("no trial after a measured backlogged window")
+	}
+	if want := float64(steerWindow*batchSize) / (63 * time.Millisecond).Seconds(); sim.st.trial.before != want {
+		t.Errorf("rate before the trial %v, want %v (the window's own span)", sim.st.trial.before, want)
 	}
 }
 
 // TestSteerUnsteered: one socket per address, and the portable loop, are
-// not steered.
+// not steered, and the metric reports every socket as used.
 func TestSteerUnsteered(t *testing.T) {
-	one := startServer(t, Options{Listen: loopbacks[:1], SocketsPerAddress: 1}, false)
-	if st := one.coll.steers.Load(); st == nil || len(*st) != 0 {
-		t.Errorf("one socket per address: steers %v, want none", st)
-	}
-	simple := startServer(t, Options{Listen: loopbacks[:1], SocketsPerAddress: 2}, true)
-	if st := simple.coll.steers.Load(); st == nil || len(*st) != 0 {
-		t.Errorf("portable loop: steers %v, want none", st)
+	for _, tc := range []struct {
+		name    string
+		sockets int
+		simple  bool
+	}{{"one socket", 1, false}, {"portable loop", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, Options{Listen: loopbacks[:1], SocketsPerAddress: tc.sockets}, tc.simple)
+			for _, st := range *s.coll.steers.Load() {
+				if st.apply != nil {
+					t.Errorf("%v is steered", st.addr)
+				}
+			}
+			// The metric still says how many sockets take datagrams.
+			if v := metricValue(t, s.opts.Registry, "geodnsd_dns_udp_sockets_steered", map[string]string{"listen": s.UDPAddrs()[0].String()}); v != float64(tc.sockets) {
+				t.Errorf("geodnsd_dns_udp_sockets_steered = %v, want %d", v, tc.sockets)
+			}
+		})
 	}
 
 }
