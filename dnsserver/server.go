@@ -109,6 +109,8 @@ type Server struct {
 
 	// simpleUDP forces the portable one-packet-per-syscall UDP loop (tests).
 	simpleUDP bool
+	// attachHook replaces the attaching of a steering program (tests).
+	attachHook func(k int) error
 }
 
 // New checks o, fills in defaults and registers the metrics.
@@ -248,13 +250,9 @@ func (s *Server) Start() error {
 			return err
 		}
 		st, err := newSteer(s, u)
-		if err != nil {
-			for _, c := range u {
-				c.Close()
-			}
-			l.Close()
-			closeAll()
-			return err
+		if err != nil { // serve without: the kernel's hash spreads the datagrams
+			s.log.Warn("dns server: no socket steering", "err", err)
+			st = nil
 		}
 		if st != nil {
 			steers = append(steers, st)

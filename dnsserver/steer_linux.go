@@ -116,7 +116,10 @@ type trial struct {
 
 // newSteer attaches the program that sends every datagram to the first of
 // the group's sockets (conns, in bind order: a group's sockets are indexed
-// in the order they joined it). nil, nil when there is nothing to steer.
+// in the order they joined it). nil, nil when there is nothing to steer;
+// an error when the program cannot be attached (a kernel without
+// SO_ATTACH_REUSEPORT_CBPF, a seccomp filter): the server then serves
+// unsteered.
 func newSteer(s *Server, conns []*net.UDPConn) (*steer, error) {
 	if len(conns) < 2 || s.simpleUDP {
 		return nil, nil
@@ -127,6 +130,9 @@ func newSteer(s *Server, conns []*net.UDPConn) (*steer, error) {
 	}
 	st := &steer{addr: conns[0].LocalAddr().(*net.UDPAddr).AddrPort(), n: len(conns), rc: rc, log: s.log.Debug}
 	st.apply = st.attach
+	if s.attachHook != nil {
+		st.apply = s.attachHook
+	}
 	if err := st.set(1); err != nil {
 		return nil, fmt.Errorf("dns server: udp %v: steering: %w", st.addr, err)
 	}

@@ -3,6 +3,8 @@
 package dnsserver
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -295,6 +297,36 @@ func TestSteerWindowSpan(t *testing.T) {
 	if want := float64(steerWindow*batchSize) / (63 * time.Millisecond).Seconds(); sim.st.trial.before != want {
 		t.Errorf("rate before the trial %v, want %v (the window's own span)", sim.st.trial.before, want)
 	}
+}
+
+// TestSteerAttachFails: a kernel that refuses the program (old, or a
+// seccomp filter) leaves the server serving, unsteered, on every socket.
+func TestSteerAttachFails(t *testing.T) {
+	s := newTestServer(t, Options{Listen: loopbacks[:1], SocketsPerAddress: 2})
+	s.attachHook = func(int) error { return errors.New("operation not permitted") }
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start with a refused steering program: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	m := exchangeUDPA(t, s.UDPAddrs()[0].String())
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+		t.Errorf("answer: %v", m)
+	}
+	if v := metricValue(t, s.opts.Registry, "geodnsd_dns_udp_sockets_steered", map[string]string{"listen": s.UDPAddrs()[0].String()}); v != 2 {
+		t.Errorf("geodnsd_dns_udp_sockets_steered = %v, want 2 (the kernel's hash over both)", v)
+	}
+}
+
+// exchangeUDPA asks www.example.com. A over UDP.
+func exchangeUDPA(t *testing.T, addr string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: ioBound}).Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestSteerUnsteered: one socket per address, and the portable loop, are
