@@ -184,7 +184,8 @@ type collector struct {
 	replyErrs *atomic.Uint64
 	// rrl is the rate limiter whose counts are exported (nil: off).
 	rrl *rrl
-	// steers are the steered UDP socket groups (set at Start).
+	// steers are the UDP socket groups, one per listen address, steered or
+	// not (set at Start; exported as the sockets each uses).
 	steers atomic.Pointer[[]*steer]
 
 	queries, duration, truncated, malformed, panics, conns, rejected, replyErrors, transfers, rrlDropped, rrlSlipped, steered *prometheus.Desc

@@ -68,7 +68,9 @@ const (
 	resetAfter   = 10 * time.Second
 )
 
-// steer is the steering state of one address's socket group.
+// steer is the steering state of one address's socket group. A group that
+// is not steered (one socket, the portable loop, a refused program) has one
+// too, for the metric only: apply is nil and used is the socket count.
 type steer struct {
 	addr  netip.AddrPort
 	n     int // sockets in the group
