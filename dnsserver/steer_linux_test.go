@@ -57,8 +57,17 @@ func TestSteerProgram(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		after := answered()
-		return [2]uint64{after[0] - before[0], after[1] - before[1]}
+		// A reader counts a batch after sending its replies: wait for the
+		// last count.
+		deadline := time.Now().Add(ioBound)
+		for {
+			after := answered()
+			got := [2]uint64{after[0] - before[0], after[1] - before[1]}
+			if got[0]+got[1] >= uint64(count) || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	if got := st.used.Load(); got != 1 {
 		t.Fatalf("sockets used at start = %d, want 1", got)
