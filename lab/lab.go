@@ -39,9 +39,6 @@ type Options struct {
 	CASFailover, CASFailback string
 	// Token is the operator's bearer token; "" makes a random one.
 	Token string
-	// Control is where RunDemo serves the backends' control API (default
-	// ControlAddr, or 127.0.Net.1:8099 when Net is set).
-	Control string
 }
 
 // NodeSpec is one lab node's addresses.
@@ -61,7 +58,8 @@ type Layout struct {
 	Sites []SiteSpec
 	// Token is the operator token (its SHA-256 is in every config).
 	Token string
-	// Control is the control API's address while RunDemo runs.
+	// Control is where RunDemo serves the backends' control API:
+	// ControlAddr, or 127.0.Net.1:8099 when Net is set.
 	Control string
 }
 
@@ -126,7 +124,10 @@ func Prepare(dir string, o Options) (*Layout, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Layout{Dir: abs, Sites: Sites(o.Net), Token: o.Token}
+	l := &Layout{Dir: abs, Sites: Sites(o.Net), Token: o.Token, Control: ControlAddr}
+	if o.Net != 0 {
+		l.Control = fmt.Sprintf("127.0.%d.1:8099", o.Net)
+	}
 	var members []cluster.Member
 	for i := range o.Nodes {
 		ip := netip.AddrFrom4([4]byte{127, 0, o.Net, byte(11 + i)})

@@ -17,18 +17,8 @@ import (
 // ControlAddr is where the demo serves the backends' control API.
 const ControlAddr = "127.0.0.1:8099"
 
-func (o Options) control() string {
-	switch {
-	case o.Control != "":
-		return o.Control
-	case o.Net != 0:
-		return fmt.Sprintf("127.0.%d.1:8099", o.Net)
-	}
-	return ControlAddr
-}
-
 // RunDemo prepares a lab in a temporary directory, starts its backends, the
-// control API on ControlAddr and every node in this process, prints what to
+// control API on the Layout's Control address and every node in this process, prints what to
 // try on out, and runs until ctx ends; then it stops everything and removes
 // the directory. Logs go to logw.
 func RunDemo(ctx context.Context, o Options, out, logw io.Writer) error {
@@ -47,7 +37,6 @@ func RunDemo(ctx context.Context, o Options, out, logw io.Writer) error {
 		return fmt.Errorf("lab backends: %w", err)
 	}
 	defer be.Stop()
-	l.Control = o.control()
 	if _, err := be.ServeControl(l.Control); err != nil {
 		return err
 	}
