@@ -65,18 +65,17 @@ func lookupName(qname string) string {
 // read back into the same bytes (RDATA that miekg/dns would send otherwise
 // than it holds it).
 func canonicalRR(rr dns.RR) (dns.RR, error) {
-	buf := make([]byte, dns.MaxMsgSize)
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	buf, err := packRR(rr)
 	if err != nil {
 		return nil, err
 	}
-	name := buf[:]
-	end, ok := wireNameEnd(buf[:n])
+	n := len(buf)
+	end, ok := wireNameEnd(buf)
 	if !ok {
 		return nil, fmt.Errorf("owner name does not pack")
 	}
-	lowerWire(name[:end])
-	out, off, err := dns.UnpackRR(buf[:n], 0)
+	lowerWire(buf[:end])
+	out, off, err := dns.UnpackRR(buf, 0)
 	if err != nil {
 		return nil, fmt.Errorf("does not read back: %w", err)
 	}
@@ -88,7 +87,7 @@ func canonicalRR(rr dns.RR) (dns.RR, error) {
 	if err != nil {
 		return nil, err
 	}
-	if string(again[:m]) != string(buf[:n]) {
+	if string(again[:m]) != string(buf) {
 		return nil, fmt.Errorf("does not pack back into the same bytes")
 	}
 	return out, nil
@@ -108,4 +107,21 @@ func wireNameEnd(b []byte) (int, bool) {
 		off += l + 1
 	}
 	return 0, false
+}
+
+// packRR returns rr in uncompressed wire form, in a fresh buffer of about
+// its size: records are packed one by one at load, and a 64 kB buffer each
+// would be most of the loading's allocation. A record that does not fit
+// its computed length is packed again in a message-sized buffer, so that
+// it packs (or fails) exactly as it would there.
+func packRR(rr dns.RR) ([]byte, error) {
+	buf := make([]byte, dns.Len(rr)+64)
+	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		buf = make([]byte, dns.MaxMsgSize)
+		if n, err = dns.PackRR(rr, buf, 0, nil, false); err != nil {
+			return nil, err
+		}
+	}
+	return buf[:n], nil
 }

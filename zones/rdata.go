@@ -16,6 +16,7 @@ import (
 // its canonical form (see canonicalRR). It returns "" when rr is good.
 func checkRecord(rr dns.RR, src string) string {
 	h := rr.Header()
+	var toks []token // src's words, split only when a check reads them
 	switch v := rr.(type) {
 	case *dns.CAA:
 		// RFC 8659 §4.1: the tag is 1 to 15 letters and digits.
@@ -25,19 +26,22 @@ func checkRecord(rr dns.RR, src string) string {
 	case *dns.TXT, *dns.SPF, *dns.AVC:
 		// RFC 1035 §3.3: a character-string is at most 255 bytes. The
 		// ZoneParser splits a longer one silently; NSD refuses it.
-		for _, tok := range tokens(src) {
+		toks = tokens(src)
+		for _, tok := range toks {
 			if n := tok.decodedLen(); n > 255 {
 				return fmt.Sprintf("%s string of %d bytes: at most 255 (RFC 1035 §3.3)", dns.Type(h.Rrtype), n)
 			}
 		}
 	}
-	if _, unknown := rr.(*dns.RFC3597); unknown {
+	if _, unknown := rr.(*dns.RFC3597); unknown || !strings.Contains(src, `\#`) {
 		return ""
 	}
 	// RFC 3597 §5: generic RDATA for a known type must be exactly that
 	// type's wire form. The ZoneParser reads what it can and drops the
 	// rest (a 5-byte A becomes an A).
-	toks := tokens(src)
+	if toks == nil {
+		toks = tokens(src)
+	}
 	for i, tok := range toks {
 		if tok.quoted || tok.text != `\#` {
 			continue
@@ -85,12 +89,12 @@ func caaTag(tag string) bool {
 
 // packRdata returns rr's RDATA in uncompressed wire form.
 func packRdata(rr dns.RR) ([]byte, error) {
-	buf := make([]byte, dns.MaxMsgSize)
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	buf, err := packRR(rr)
 	if err != nil {
 		return nil, err
 	}
-	end, ok := wireNameEnd(buf[:n])
+	n := len(buf)
+	end, ok := wireNameEnd(buf)
 	if !ok || end+10 > n {
 		return nil, fmt.Errorf("does not pack")
 	}
