@@ -102,11 +102,8 @@ func validate(lc *loaded) (*Report, error) {
 	if err := store.SetServices(svcs); err != nil {
 		return nil, cfgErr(positioned(cfg, err))
 	}
-	n := &Node{}
-	n.cur.Store(lc)
-	n.setDigest()
 	r := &Report{File: cfg.File, Sites: len(cfg.Sites), Checks: len(checks), Services: svcs.Len(),
-		Warnings: cfg.Warnings, Digest: n.digestString()}
+		Warnings: cfg.Warnings, Digest: configDigest(lc)}
 	for _, z := range store.Snapshot().Zones() {
 		r.Zones = append(r.Zones, ZoneReport{Origin: z.Origin(), Serial: z.SOA().Serial, File: z.File()})
 	}

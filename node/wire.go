@@ -83,11 +83,17 @@ func (n *Node) stateDir() (dir string, cleanup func(), err error) {
 	return d, func() { os.RemoveAll(d) }, nil
 }
 
-// setDigest computes the config digest over the configuration and the zone
-// files the node serves.
+// setDigest stores the config digest of the configuration in force.
 func (n *Node) setDigest() {
+	d := configDigest(n.cur.Load())
+	n.digest.Store(&d)
+}
+
+// configDigest is the config digest over the configuration and the zone files
+// the node serves.
+func configDigest(lc *loaded) string {
 	var data [][]byte
-	zfs := n.cur.Load().zfs
+	zfs := lc.zfs
 	entries, err := fs.ReadDir(zfs.fsys, zfs.dir)
 	if err == nil {
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
@@ -101,8 +107,7 @@ func (n *Node) setDigest() {
 			}
 		}
 	}
-	d := n.cur.Load().cfg.Digest(data...)
-	n.digest.Store(&d)
+	return lc.cfg.Digest(data...)
 }
 
 func (n *Node) digestString() string {
