@@ -25,6 +25,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CITY=$(realpath "${CITY:-$ROOT/testdata/geoip/GeoIP2-City-Test.mmdb}")
 
 die() { echo "dnsperf-services.sh: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 need() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"; }
 need dnsperf dnsperf
 need dig bind9-dnsutils
@@ -40,15 +42,6 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 WORK=$(mktemp -d /tmp/geodnsd-bench-svc.XXXXXX)
 PGIDS=()
-stop_group() { # PGID: SIGTERM to a process group we started, SIGKILL after 10 s
-	local pg=$1 i
-	kill -TERM -- "-$pg" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 -- "-$pg" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL -- "-$pg" 2>/dev/null || true
-}
 cleanup() {
 	local pg
 	for pg in "${PGIDS[@]}"; do stop_group "$pg"; done
@@ -56,18 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((15000 + RANDOM % 17000))
-		if [[ -z $(ss -Hanut "sport = :$p" 2>/dev/null) ]]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port"
-}
 
 # --- the zone, the harness and the queries ----------------------------------
 

@@ -44,6 +44,8 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 die() { echo "dnsperf.sh: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 for v in ROUNDS DURATION WARMUP CLIENTS THREADS OUTSTANDING CORES; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v}: want a whole number"
@@ -80,18 +82,6 @@ export PATH=$PATH:/usr/sbin:/sbin
 WORK=$(mktemp -d /tmp/geodnsd-bench.XXXXXX)
 PGIDS=()
 
-# stop_group PGID: SIGTERM to the process group we started, then SIGKILL
-# after 10 s. Only our own groups, by id.
-stop_group() {
-	local pg=$1 i
-	kill -TERM -- "-$pg" 2>/dev/null || return 0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 -- "-$pg" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL -- "-$pg" 2>/dev/null || true
-}
-
 cleanup() {
 	local pg
 	for pg in "${PGIDS[@]}"; do
@@ -101,20 +91,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# free_port: a port that no UDP or TCP socket uses (checked with ss), below
-# the kernel's ephemeral range so that no client connection takes it later.
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((15000 + RANDOM % 17000))
-		if [[ -z $(ss -Hanut "sport = :$p" 2>/dev/null) ]]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port"
-}
 
 # --- the zone and the queries ------------------------------------------------
 

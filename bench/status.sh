@@ -38,6 +38,8 @@ OUTSTANDING=${OUTSTANDING:-200}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 die() { echo "status.sh: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: apt-get install -y $2"; }
 need wrk wrk
 need dnsperf dnsperf
@@ -47,31 +49,11 @@ need dig bind9-dnsutils
 WORK=$(mktemp -d /tmp/geodnsd-bench-status.XXXXXX)
 PGID=
 cleanup() {
-	local i
-	if [[ -n $PGID ]]; then
-		kill -TERM -- "-$PGID" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 -- "-$PGID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL -- "-$PGID" 2>/dev/null || true
-	fi
+	if [[ -n $PGID ]]; then stop_group "$PGID"; fi
 	if [[ -n ${KEEP:-} ]]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # a port free for TCP and UDP, below the ephemeral range
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((15000 + RANDOM % 17000))
-		if [[ -z $(ss -Hanut "sport = :$p" 2>/dev/null) ]]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port"
-}
 
 # --- the node -----------------------------------------------------------------
 
