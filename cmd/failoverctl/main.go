@@ -56,8 +56,8 @@ func main() {
 // validate is `failoverctl validate CONFIG`: the offline check, the very
 // one `geodnsd -check-config` runs (node.Validate: the configuration, every
 // zone and every check, and how they fit together), printing its report on
-// stdout. A variable so that a test can count on it.
-var validate = func(path string, stdout io.Writer) error {
+// stdout.
+func validate(path string, stdout io.Writer) error {
 	rep, err := node.Validate(node.Source{File: path})
 	if err != nil {
 		return err
