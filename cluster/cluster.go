@@ -129,7 +129,7 @@ func New(o Options) (*Cluster, error) {
 	c := &Cluster{o: o, log: o.Logger, changed: make(chan struct{}), kick: make(chan struct{}, 1), membersSet: make(chan struct{}, 1)}
 	c.ros.set(o.Members)
 	c.skew.beats = map[string]beatClock{}
-	if c.met, err = newMetrics(o.Registry, func() float64 { return float64(c.View().State.Status().FreshNodes) }); err != nil {
+	if c.met, err = newMetrics(o.Registry, func() float64 { return float64(c.View().State.FreshNodes()) }); err != nil {
 		return nil, fmt.Errorf("cluster metrics: %w", err)
 	}
 	if c.placehold, err = failover.New(o.Spec, time.Time{}); err != nil {

@@ -22,8 +22,8 @@ type metrics struct {
 	moves       *prometheus.CounterVec // by kind (failover, failback, drain) and result (committed, not_committed)
 }
 
-// newMetrics registers the cluster's metrics; fresh computes the fresh
-// voters at scrape time (it walks the whole state, too dear per apply).
+// newMetrics registers the cluster's metrics; fresh reads the fresh voters
+// of the published state at scrape time.
 func newMetrics(reg prometheus.Registerer, fresh func() float64) (*metrics, error) {
 	const ns, sub = "geodnsd", "cluster"
 	g := func(name, help string) prometheus.Gauge {

@@ -76,6 +76,9 @@ func TestOneNodeDecidesAndRecoversFromDisk(t *testing.T) {
 	if got := testutil.ToFloat64(c.met.applied); got < float64(res.Index) {
 		t.Errorf("applied_index = %v, want >= %d", got, res.Index)
 	}
+	if got := testutil.ToFloat64(c.met.freshVoters); got != 1 {
+		t.Errorf("fresh_voters = %v, want 1 (the node itself)", got)
+	}
 	for _, name := range []string{"geodnsd_cluster_is_leader", "geodnsd_cluster_has_quorum", "geodnsd_cluster_applied_index", "geodnsd_cluster_fresh_voters", "geodnsd_cluster_commit_seconds", "geodnsd_cluster_raft_term", "geodnsd_cluster_raft_last_contact_seconds"} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n == 0 {
 			t.Errorf("metric %s: %d series, %v", name, n, err)

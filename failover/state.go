@@ -248,6 +248,10 @@ func (s *State) Frozen() bool { return s.frozen }
 // Spec returns a copy of the state's (normalized) spec.
 func (s *State) Spec() Spec { return cloneSpec(s.spec) }
 
+// FreshNodes is how many voters were heard from within vote_ttl as of the
+// last applied event (Status().FreshNodes, without building the status).
+func (s *State) FreshNodes() int { return s.fresh }
+
 // ViewValidUntil is when the applied view may next change by a vote expiring
 // (zero when no node is fresh). Decide refuses to decide at or after it: apply
 // a Tick first.
