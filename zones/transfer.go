@@ -39,7 +39,7 @@ func (s *Snapshot) Transfer(origin string) ([]dns.RR, bool) {
 			names = append(names, name)
 		}
 	}
-	slices.SortFunc(names, func(a, b string) int { return compareCanonical(a, b) })
+	slices.SortFunc(names, compareCanonical)
 	out := make([]dns.RR, 0, z.records+1)
 	out = append(out, soa)
 	for _, name := range names {
