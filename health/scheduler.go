@@ -351,7 +351,7 @@ func (s *Scheduler) record(e *entry, gen uint64, c Check, started time.Time, dur
 	reads := e.st.readsChanged(rec, c.Sync)
 	changed, from := e.st.record(rec, c.Rise, c.Fall, s.history, c.Sync)
 	var o Observation
-	if !changed && reads && e.st.verdict == from {
+	if !changed && reads {
 		s.enqueue(Observation{Site: c.Site, Endpoint: c.Endpoint, Check: c.Check, Verdict: e.st.verdict,
 			Reason: e.st.reason, Time: rec.Time.Add(rec.Duration)})
 	}
