@@ -54,7 +54,8 @@ func toU128(a netip.Addr) u128 {
 	return x
 }
 
-// mask returns a with the low width-l bits cleared (start) or set (end).
+// blockOf returns the first (start) and last (end) address of the block
+// of prefix length l around a, in an address space of width bits.
 func blockOf(a u128, l, width int) (start, end u128) {
 	host := width - l // bits below the prefix
 	var mhi, mlo uint64
