@@ -140,7 +140,7 @@ func (w *worker) respondFrom(dst, msg []byte, from netip.Addr) (out []byte) {
 		// for an opcode we do not know (ISC genreport "opcodeflg").
 		q.flags &= opcodeMask << opcodeShift
 		return w.errorReply(dst, msg, dns.RcodeNotImplemented)
-	case vBadKey:
+	case vSigned:
 		return w.signed(dst, msg, from)
 	case vBadVers:
 		return w.errorReply(dst, msg, dns.RcodeBadVers)
@@ -483,7 +483,7 @@ func (w *worker) build(snap *zones.Snapshot, limit int) (full, fit entry, err er
 		}
 		res = snap.Answer(zones.Question{Name: name, Type: q.qtype, Class: q.qclass, DO: q.edns && q.do, Routes: routes})
 	}
-	if res.Rcode == dns.RcodeRefused && res.Zone == "" && q.qclass != classCHAOS && (q.qclass == classINET || q.qclass == classANY) {
+	if res.Rcode == dns.RcodeRefused && res.Zone == "" && (q.qclass == classINET || q.qclass == classANY) {
 		w.ede = edeNotAuthoritative // as NSD: REFUSED outside our zones
 	}
 	m := &dns.Msg{

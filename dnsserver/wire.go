@@ -45,7 +45,7 @@ const (
 	vFormErr                // FORMERR
 	vNotImp                 // NOTIMP (opcode other than QUERY)
 	vBadVers                // EDNS version > 0
-	vBadKey                 // TSIG under a key we do not know: NOTAUTH + TSIG BADKEY
+	vSigned                 // a final TSIG: verified, then answered signed or NOTAUTH (tsig.go)
 )
 
 // request is a parsed query. It is a scratch value owned by one worker and
@@ -147,8 +147,9 @@ func (r *request) parseECS(data []byte, off int) bool {
 // the answer or authority section (authority allowed for IXFR), an OPT
 // outside the additional section, more than one OPT, or any additional
 // record other than OPT and a final TSIG is FORMERR. A TSIG (RFC 8945) must
-// be the last record, class ANY, TTL 0; as no key is configured, a signed
-// query gets NOTAUTH with a TSIG carrying BADKEY (§5.2). Bytes after the
+// be the last record, class ANY, TTL 0; a signed query is vSigned, and
+// worker.signed verifies it (NOTAUTH with BADKEY, BADSIG or BADTIME when
+// it does not verify, RFC 8945 §5.2). Bytes after the
 // last record are ignored, as NSD does unless built with
 // STRICT_MESSAGE_PARSE.
 func (r *request) parse(msg []byte) verdict {
@@ -198,7 +199,7 @@ func (r *request) parse(msg []byte) verdict {
 		return vFormErr // RFC 7871 §7.1.1
 	}
 	if r.tsigOff != 0 {
-		return vBadKey
+		return vSigned
 	}
 	return vAnswer
 }
