@@ -210,7 +210,7 @@ func (n *Node) Run(ctx context.Context, hup <-chan struct{}) (err error) {
 		return errors.Join(fmt.Errorf("dns listen: %w", err), n.shutdownHTTP(), stopCluster())
 	}
 	bgDone.Go(func() { n.obs.run(bg, n.cl) })
-	bgDone.Go(func() { n.respecAtStart(bg, cfg.Cluster.WriteTimeout.Duration) })
+	bgDone.Go(func() { n.respecAtStart(bg) })
 	if len(cfg.Cluster.Nodes) > 1 {
 		bgDone.Go(func() { n.pollApplied(bg, max(cfg.Cluster.BeatInterval.Duration, time.Second)) })
 	}
@@ -309,14 +309,13 @@ func (n *Node) reloadLoop(ctx context.Context, hup <-chan struct{}) {
 // respecAtStart brings the replicated spec to this node's configuration once
 // the cluster can take writes: the log may hold the spec of an older
 // configuration (edited while the node was down). The leader writes nothing
-// when the spec is unchanged. It retries until it succeeds or ctx ends.
-func (n *Node) respecAtStart(ctx context.Context, timeout time.Duration) {
+// when the spec is unchanged. Each try is bounded by the cluster's write
+// timeout; it retries until it succeeds or ctx ends.
+func (n *Node) respecAtStart(ctx context.Context) {
 	for {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
 		n.specMu.Lock() // a reload may have moved n.spec on: write the latest
-		err := n.cl.Respec(rctx, n.spec)
+		err := n.cl.Respec(ctx, n.spec)
 		n.specMu.Unlock()
-		cancel()
 		switch {
 		case err == nil:
 			return
