@@ -91,10 +91,10 @@ type rendered struct {
 	history []api.HistoryEntry // the whole history, newest first
 	docs    map[string]doc
 	// key is the fingerprint of what docs show, volatile fields left out
-	// (fingerprint); renderedAt is when docs were rendered (Options.Now).
-	key        [sha256.Size]byte
-	renderedAt time.Time
-	refreshAt  time.Time // renderedAt + DocRefresh; never when DocRefresh < 0
+	// (fingerprint); refreshAt is when docs were rendered (Options.Now)
+	// plus DocRefresh, never when DocRefresh < 0.
+	key       [sha256.Size]byte
+	refreshAt time.Time
 }
 
 // renderer renders the documents once per state change a reader cares
@@ -161,7 +161,7 @@ func (r *renderer) update(prev *rendered) *rendered {
 	}
 	out.key = fingerprint(&out.status, out.history)
 	if prev != nil && prev.key == out.key && now.Before(prev.refreshAt) && o.DocRefresh > 0 {
-		out.docs, out.renderedAt, out.refreshAt = prev.docs, prev.renderedAt, prev.refreshAt
+		out.docs, out.refreshAt = prev.docs, prev.refreshAt
 		r.m.renderSkips.Inc()
 		return out
 	}
@@ -170,7 +170,7 @@ func (r *renderer) update(prev *rendered) *rendered {
 		old = prev.docs
 	}
 	out.docs = r.render(&out.status, out.history, old)
-	out.renderedAt, out.refreshAt = now, now.Add(o.DocRefresh)
+	out.refreshAt = now.Add(o.DocRefresh)
 	if o.DocRefresh < 0 {
 		out.refreshAt = time.Unix(1<<62, 0) // only a state change renders again
 	}
