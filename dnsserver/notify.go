@@ -27,8 +27,11 @@ const (
 	notifyTimeout         = time.Second
 )
 
-// runNotify watches the snapshots until the server shuts down.
-func (s *Server) runNotify() {
+// runNotify watches the snapshots until the server shuts down. first is
+// the snapshot current when Start ran (nil: none yet): its zones are the
+// ones present at start, so that a change made as soon as Start returns
+// is announced.
+func (s *Server) runNotify(first *zones.Snapshot) {
 	defer s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -40,6 +43,9 @@ func (s *Server) runNotify() {
 	defer tick.Stop()
 	var last *zones.Snapshot
 	var serials map[string]*dns.SOA
+	if first != nil {
+		last, serials = first, servedSOAs(first)
+	}
 	for {
 		if snap := s.h.src.Snapshot(); snap != nil && snap != last {
 			cur := servedSOAs(snap)

@@ -282,7 +282,7 @@ func (s *Server) Start() error {
 	}
 	if len(s.opts.Notify) > 0 && s.h.src != nil {
 		s.wg.Add(1)
-		go s.runNotify()
+		go s.runNotify(s.h.src.Snapshot())
 	}
 	s.log.Info("dns server started", "udp", fmt.Sprint(udpAddrs), "tcp", fmt.Sprint(tcpAddrs), "sockets_per_address", s.opts.SocketsPerAddress)
 	return nil
