@@ -30,11 +30,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,15 +43,12 @@ import (
 	"github.com/geodnsd/geodnsd/web/api"
 )
 
-// benchLab is a running lab for a benchmark: six geodnsd processes, the
-// backends, an API client over all six nodes with the operator token.
+// benchLab is a running lab for a benchmark: the six geodnsd processes and
+// the backends of startLabWith, an API client over all six nodes with the
+// operator token.
 type benchLab struct {
-	tb   testing.TB
-	l    *lab.Layout
-	be   *lab.Backends
-	ctl  string
-	api  *api.Client
-	logs []string
+	*labCluster
+	api *api.Client
 	// site names each endpoint address of the lab.
 	site map[string]string
 	// Timing of the lab's configuration (deploy/lab/node.toml.tmpl).
@@ -83,33 +78,28 @@ var (
 // dallas, www/eu on london).
 func startBenchLab(tb testing.TB, o lab.Options) *benchLab {
 	tb.Helper()
-	bin, ctl := buildBinaries(tb)
-	l, err := lab.Prepare(tb.TempDir(), o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		b, err := os.ReadFile(n.Config)
-		if err != nil {
-			tb.Fatal(err)
+	c := startLabWith(tb, o, func(l *lab.Layout) {
+		for _, n := range l.Nodes {
+			b, err := os.ReadFile(n.Config)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			s := string(b)
+			if !strings.Contains(s, "\n[http]\n") {
+				tb.Fatalf("%s: no [http] table to turn the rate limits off in", n.Config)
+			}
+			s = strings.Replace(s, "\n[http]\n", "\n[http]\nstatus_rate = 0\nadmin_rate = 0\n", 1)
+			if err := os.WriteFile(n.Config, []byte(s), 0o644); err != nil {
+				tb.Fatal(err)
+			}
 		}
-		s := string(b)
-		if !strings.Contains(s, "\n[http]\n") {
-			tb.Fatalf("%s: no [http] table to turn the rate limits off in", n.Config)
-		}
-		s = strings.Replace(s, "\n[http]\n", "\n[http]\nstatus_rate = 0\nadmin_rate = 0\n", 1)
-		if err := os.WriteFile(n.Config, []byte(s), 0o644); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if out, err := exec.Command(bin, "-check-config", "-config", l.Nodes[0].Config).CombinedOutput(); err != nil {
-		tb.Fatalf("geodnsd -check-config: %v\n%s", err, out)
-	}
+	})
+	l := c.l
 	cfg, err := config.Load(l.Nodes[0].Config)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bl := &benchLab{tb: tb, l: l, ctl: ctl, site: map[string]string{},
+	bl := &benchLab{labCluster: c, site: map[string]string{},
 		interval: cfg.Checks.Interval.Duration, fall: cfg.Checks.Fall}
 	for name, s := range cfg.Services {
 		if name == "www" {
@@ -125,21 +115,14 @@ func startBenchLab(tb testing.TB, o lab.Options) *benchLab {
 			bl.site[e.Address] = s.Name
 		}
 	}
-	be, err := lab.StartBackends(l.Sites, nil)
-	if err != nil {
-		tb.Fatalf("backends: %v", err)
-	}
-	tb.Cleanup(be.Stop)
-	bl.be = be
 	var urls []string
 	for _, n := range l.Nodes {
-		bl.startProc(n.ID, bin, "-config", n.Config)
 		urls = append(urls, "http://"+n.HTTP.String())
 	}
 	bl.api = &api.Client{Servers: urls, Token: l.Token, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	bl.waitUntil(60*time.Second, "all six ready, with a leader and a quorum", func() error {
+	bl.waitFor(60*time.Second, "all six ready, with a leader and a quorum", func() error {
 		for _, n := range l.Nodes {
-			st, err := bl.status(n)
+			st, err := bl.nodeStatus(n)
 			if err != nil {
 				return fmt.Errorf("%s: %v", n.ID, err)
 			}
@@ -163,83 +146,8 @@ func logLoad(tb testing.TB, when string) {
 	}
 }
 
-// startProc starts a geodnsd process in its own process group, logging to
-// the lab directory, and stops it at cleanup (SIGTERM, SIGKILL after 10 s).
-func (bl *benchLab) startProc(name string, argv ...string) {
-	bl.tb.Helper()
-	logPath := filepath.Join(bl.l.Dir, name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		bl.tb.Fatal(err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = bl.l.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		bl.tb.Fatalf("start %s: %v", name, err)
-	}
-	bl.logs = append(bl.logs, logPath)
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
-	bl.tb.Cleanup(func() {
-		pg := cmd.Process.Pid
-		syscall.Kill(-pg, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-pg, syscall.SIGKILL)
-			<-done
-		}
-		syscall.Kill(-pg, syscall.SIGKILL)
-	})
-}
-
-// logTails returns the last 2 KiB of every node's log.
-func (bl *benchLab) logTails() string {
-	var b strings.Builder
-	for _, p := range bl.logs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			fmt.Fprintf(&b, "--- %s: %v\n", p, err)
-			continue
-		}
-		if len(data) > 2048 {
-			data = data[len(data)-2048:]
-		}
-		fmt.Fprintf(&b, "--- %s (tail):\n%s\n", filepath.Base(p), data)
-	}
-	return b.String()
-}
-
-// waitUntil polls cond every 20 ms until it returns nil; after d it fails
-// the benchmark with cond's last error and the nodes' log tails.
-func (bl *benchLab) waitUntil(d time.Duration, what string, cond func() error) {
-	bl.tb.Helper()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	limit := time.NewTimer(d)
-	defer limit.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		select {
-		case <-limit.C:
-			bl.tb.Fatalf("after %s, still not %s: %v\n%s", d, what, err, bl.logTails())
-		case <-tick.C:
-		}
-	}
-}
-
-// status reads node n's /status.json.
-func (bl *benchLab) status(n lab.NodeSpec) (*api.Status, error) {
+// nodeStatus reads node n's /status.json (with a timeout: it polls).
+func (bl *benchLab) nodeStatus(n lab.NodeSpec) (*api.Status, error) {
 	c := api.Client{Servers: []string{"http://" + n.HTTP.String()}, HTTP: bl.api.HTTP}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -333,10 +241,10 @@ func (bl *benchLab) firstAnswers(ctx context.Context, q benchQuery, site string,
 // the largest min_interval passed since the last decision, so that a
 // round's automatic failover is never held back by the previous round's.
 func (bl *benchLab) waitSettled(d time.Duration) {
-	bl.tb.Helper()
+	bl.t.Helper()
 	var last time.Time
-	bl.waitUntil(d, "the lab settled (all up, in sync, cas and www on dallas)", func() error {
-		st, err := bl.status(bl.l.Nodes[0])
+	bl.waitFor(d, "the lab settled (all up, in sync, cas and www on dallas)", func() error {
+		st, err := bl.nodeStatus(bl.l.Nodes[0])
 		if err != nil {
 			return err
 		}
@@ -378,12 +286,12 @@ func (bl *benchLab) waitSettled(d time.Duration) {
 // dallas` (rather than waiting for stable_for), and waits until the lab has
 // settled.
 func (bl *benchLab) failBack() {
-	bl.tb.Helper()
+	bl.t.Helper()
 	if err := bl.be.SetSite("dallas", true); err != nil {
-		bl.tb.Fatal(err)
+		bl.t.Fatal(err)
 	}
-	bl.waitUntil(60*time.Second, "dallas up and in sync", func() error {
-		st, err := bl.status(bl.l.Nodes[0])
+	bl.waitFor(60*time.Second, "dallas up and in sync", func() error {
+		st, err := bl.nodeStatus(bl.l.Nodes[0])
 		if err != nil {
 			return err
 		}
@@ -402,15 +310,15 @@ func (bl *benchLab) failBack() {
 // guard may refuse it while a probe of dallas flickers) or every route
 // preferring dallas is on it already (an automatic fail-back came first).
 func (bl *benchLab) promote(wait bool) {
-	bl.tb.Helper()
-	bl.waitUntil(60*time.Second, "promote dallas accepted", func() error {
+	bl.t.Helper()
+	bl.waitFor(60*time.Second, "promote dallas accepted", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_, err := bl.api.Command(ctx, "promote", api.CommandRequest{Site: "dallas"}, wait)
 		if err == nil {
 			return nil
 		}
-		if st, serr := bl.status(bl.l.Nodes[0]); serr == nil {
+		if st, serr := bl.nodeStatus(bl.l.Nodes[0]); serr == nil {
 			cas, _ := route(st, "cas", "default")
 			www, _ := route(st, "www", "default")
 			if cas.Active == "dallas" && www.Active == "dallas" {
@@ -486,7 +394,7 @@ func BenchmarkLabFailover(b *testing.B) {
 		}
 		// Where the time went, from the replicated state's stamps: the
 		// cluster's down verdict on dallas, the decision.
-		st, err := bl.status(bl.l.Nodes[0])
+		st, err := bl.nodeStatus(bl.l.Nodes[0])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -688,7 +596,7 @@ func (bl *benchLab) record(every time.Duration) *drillRecorder {
 			})
 		}
 		poll(func() {
-			st, err := bl.status(n)
+			st, err := bl.nodeStatus(n)
 			recv := time.Now()
 			if err != nil {
 				return
@@ -704,7 +612,7 @@ func (bl *benchLab) record(every time.Duration) *drillRecorder {
 						r.decisions[key] = d
 					}
 					if d.active != rt.Active || !d.since.Equal(rt.Since.Time) {
-						bl.tb.Errorf("%s says %s epoch %d is %s since %s; another node said %s since %s",
+						bl.t.Errorf("%s says %s epoch %d is %s since %s; another node said %s since %s",
 							n.ID, d.route, d.epoch, rt.Active, rt.Since.Time, d.active, d.since)
 					}
 				}
@@ -841,11 +749,11 @@ func BenchmarkLabDrill(b *testing.B) {
 		if err := bl.be.SetSite("dallas", false); err != nil {
 			b.Fatal(err)
 		}
-		bl.waitUntil(60*time.Second, "www on london and cas awaiting an operator", func() error {
+		bl.waitFor(60*time.Second, "www on london and cas awaiting an operator", func() error {
 			if err := bl.checkAll(qWWW, "london"); err != nil {
 				return err
 			}
-			st, err := bl.status(bl.l.Nodes[0])
+			st, err := bl.nodeStatus(bl.l.Nodes[0])
 			if err != nil {
 				return err
 			}
@@ -860,7 +768,7 @@ func BenchmarkLabDrill(b *testing.B) {
 		if err != nil {
 			b.Fatalf("failover cas: %v", err)
 		}
-		bl.waitUntil(30*time.Second, "cas on losangeles", func() error { return bl.checkAll(qCAS, "losangeles") })
+		bl.waitFor(30*time.Second, "cas on losangeles", func() error { return bl.checkAll(qCAS, "losangeles") })
 		bl.failBack()
 	}
 	answers, ds := rec.stop()

@@ -59,7 +59,7 @@ func buildBinaries(t testing.TB) (geodnsd, failoverctl string) {
 
 // labCluster is a running lab: six geodnsd processes and the backends.
 type labCluster struct {
-	t       *testing.T
+	t       testing.TB
 	l       *lab.Layout
 	be      *lab.Backends
 	bin     string
@@ -77,7 +77,7 @@ func startLab(t *testing.T, o lab.Options) *labCluster {
 
 // startLabWith is startLab with a chance to edit the lab's files before the
 // nodes start.
-func startLabWith(t *testing.T, o lab.Options, edit func(*lab.Layout)) *labCluster {
+func startLabWith(t testing.TB, o lab.Options, edit func(*lab.Layout)) *labCluster {
 	t.Helper()
 	bin, ctl := buildBinaries(t)
 	l, err := lab.Prepare(t.TempDir(), o)

@@ -34,7 +34,7 @@ type proc struct {
 // startProc starts argv in dir with stdout and stderr appended to
 // dir/name.log, and registers its stop with t.Cleanup. When cleanExit is set
 // the process must exit with status 0 after SIGTERM (graceful shutdown).
-func startProc(t *testing.T, name, dir string, cleanExit bool, argv ...string) *proc {
+func startProc(t testing.TB, name, dir string, cleanExit bool, argv ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -65,7 +65,7 @@ func startProc(t *testing.T, name, dir string, cleanExit bool, argv ...string) *
 // stop sends SIGTERM to the process group, waits up to 10 s, then kills the
 // group. Every process of the group is sent SIGKILL at the end in any case,
 // so that no child outlives the test.
-func (p *proc) stop(t *testing.T, cleanExit bool) {
+func (p *proc) stop(t testing.TB, cleanExit bool) {
 	pgid := p.cmd.Process.Pid
 	p.mu.Lock()
 	p.stopped = true
