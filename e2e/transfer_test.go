@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,10 @@ func TestTransferToNSDSecondary(t *testing.T) {
 	}
 	var zones strings.Builder
 	fmt.Fprintf(&zones, "key:\n  name: %s\n  algorithm: hmac-sha256\n  secret: %q\n", keyName, keySecret)
-	host, port := splitHostPort(t, primary.v4)
+	host, port, err := net.SplitHostPort(primary.v4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, origin := range append(zoneOrigins(t), "xfr.test.") {
 		name := strings.TrimSuffix(origin, ".")
 		fmt.Fprintf(&zones, "zone:\n  name: %s\n  zonefile: %s.zone\n  request-xfr: AXFR %s@%s %s\n  allow-notify: %s NOKEY\n"+
@@ -101,15 +105,6 @@ func TestTransferToNSDSecondary(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // poll interval, bounded by the deadline
 	}
-}
-
-func splitHostPort(t *testing.T, addr string) (string, string) {
-	t.Helper()
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		t.Fatalf("bad address %q", addr)
-	}
-	return strings.Trim(addr[:i], "[]"), addr[i+1:]
 }
 
 // soaAndTXT asks addr for the serial of xfr.test. and the TXT of
