@@ -162,6 +162,35 @@ func TestTLSRefusesStrangers(t *testing.T) {
 	}
 }
 
+// Shutdown does not wait out handshakeTimeout for a peer that completed
+// TLS but sent no protocol byte, nor for one that never began the
+// handshake: it closes them.
+func TestShutdownClosesPendingHandshakes(t *testing.T) {
+	t.Parallel()
+	tc := startCluster(t, 2, nil)
+	leader(t, tc.nodes)
+	addr := tc.members[0].Raft.String()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	mute, err := tls.DialWithDialer(&d, "tcp", addr, clientConf(t, tc.tls["ns2"], "ns1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	silent, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// The bound only fails the test: a shutdown that waited for these
+	// connections would take handshakeTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout/2)
+	defer cancel()
+	if err := tc.nodes[0].Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a handshake pending: %v", err)
+	}
+	tc.nodes[0] = nil
+}
+
 // tlsConfigs refuses a certificate that does not name the node, or that
 // another CA issued.
 func TestTLSConfigChecksOwnCertificate(t *testing.T) {

@@ -138,7 +138,6 @@ type mux struct {
 
 	mu      sync.Mutex
 	conns   map[net.Conn]string // open connections by peer id
-	pending map[net.Conn]bool   // accepted, handshake under way
 	blocked map[string]bool     // peers cut off (tests)
 	wg      sync.WaitGroup
 }
@@ -148,7 +147,7 @@ func newMux(ln net.Listener, ros *roster, logf func(string, ...any)) *mux {
 	return &mux{
 		ln: ln, ros: ros, log: logf, ctx: ctx, cancel: cancel,
 		raftConns: make(chan net.Conn), fwdConns: make(chan net.Conn),
-		done: make(chan struct{}), conns: map[net.Conn]string{}, pending: map[net.Conn]bool{}, blocked: map[string]bool{},
+		done: make(chan struct{}), conns: map[net.Conn]string{}, blocked: map[string]bool{},
 	}
 }
 
@@ -222,15 +221,11 @@ func (m *mux) serve() {
 			m.log("cluster listener stopped", "err", err)
 			return
 		}
-		m.mu.Lock()
 		if m.ctx.Err() != nil {
-			m.mu.Unlock()
 			c.Close()
 			continue
 		}
-		m.pending[c] = true
 		m.wg.Add(1)
-		m.mu.Unlock()
 		go m.handshake(c)
 	}
 }
@@ -239,11 +234,8 @@ func (m *mux) serve() {
 // connection over; anything else closes it.
 func (m *mux) handshake(raw net.Conn) {
 	defer m.wg.Done()
-	defer func() {
-		m.mu.Lock()
-		delete(m.pending, raw)
-		m.mu.Unlock()
-	}()
+	// abort closes the connection until it is handed over (or refused).
+	defer context.AfterFunc(m.ctx, func() { raw.Close() })()
 	c := tls.Server(raw, m.server)
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := c.HandshakeContext(m.ctx); err != nil {
@@ -315,18 +307,7 @@ func (m *mux) dial(ctx context.Context, id string, proto byte) (net.Conn, error)
 }
 
 // abort ends the dials and handshakes under way, and refuses new ones.
-func (m *mux) abort() {
-	m.mu.Lock()
-	m.cancel()
-	var pending []net.Conn
-	for c := range m.pending {
-		pending = append(pending, c)
-	}
-	m.mu.Unlock()
-	for _, c := range pending {
-		c.Close()
-	}
-}
+func (m *mux) abort() { m.cancel() }
 
 func (m *mux) close() {
 	m.abort()
