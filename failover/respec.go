@@ -270,66 +270,10 @@ func answersEqual(a, b []Answer) bool {
 // (sites and services added, removed or changed; voters; the rest), or ""
 // when nothing does: the audit history's entry for a configuration change.
 func specChanges(o, n Spec) string {
-	var parts []string
-	diff := func(what string, oldNames, newNames []string, changed func(name string) bool) {
-		var add, del, chg []string
-		for _, x := range newNames {
-			if !slices.Contains(oldNames, x) {
-				add = append(add, x)
-			} else if changed(x) {
-				chg = append(chg, x)
-			}
-		}
-		for _, x := range oldNames {
-			if !slices.Contains(newNames, x) {
-				del = append(del, x)
-			}
-		}
-		for _, p := range []struct {
-			verb  string
-			names []string
-		}{{"added", add}, {"removed", del}, {"changed", chg}} {
-			if len(p.names) > 0 {
-				parts = append(parts, fmt.Sprintf("%s %s: %s", what, p.verb, strings.Join(p.names, ", ")))
-			}
-		}
-	}
-	siteNames := func(sp Spec) (out []string) {
-		for _, x := range sp.Sites {
-			out = append(out, x.Name)
-		}
-		return out
-	}
-	svcNames := func(sp Spec) (out []string) {
-		for _, x := range sp.Services {
-			out = append(out, x.Name)
-		}
-		return out
-	}
-	site := func(sp Spec, name string) SiteSpec {
-		for _, x := range sp.Sites {
-			if x.Name == name {
-				return x
-			}
-		}
-		return SiteSpec{}
-	}
-	svc := func(sp Spec, name string) ServiceSpec {
-		for _, x := range sp.Services {
-			if x.Name == name {
-				return x
-			}
-		}
-		return ServiceSpec{}
-	}
-	diff("sites", siteNames(o), siteNames(n), func(x string) bool {
-		a, b := site(o, x), site(n, x)
-		return a.SyncCheck != b.SyncCheck || !slices.Equal(a.Endpoints, b.Endpoints)
-	})
-	diff("services", svcNames(o), svcNames(n), func(x string) bool {
-		a, b := svc(o, x), svc(n, x)
-		return a.Policy != b.Policy || a.TTL != b.TTL || !slices.Equal(a.Names, b.Names) ||
-			!slices.EqualFunc(a.Routes, b.Routes, func(p, q RouteSpec) bool { return p.Name == q.Name && slices.Equal(p.Sites, q.Sites) })
+	parts := diffNamed(nil, "sites", o.Sites, n.Sites, func(x SiteSpec) string { return x.Name }, siteSpecEqual)
+	parts = diffNamed(parts, "services", o.Services, n.Services, func(x ServiceSpec) string { return x.Name }, func(a, b ServiceSpec) bool {
+		return a.Policy == b.Policy && a.TTL == b.TTL && slices.Equal(a.Names, b.Names) &&
+			slices.EqualFunc(a.Routes, b.Routes, func(p, q RouteSpec) bool { return p.Name == q.Name && slices.Equal(p.Sites, q.Sites) })
 	})
 	if !slices.Equal(o.Nodes, n.Nodes) {
 		parts = append(parts, fmt.Sprintf("voters: %s", strings.Join(n.Nodes, ", ")))
@@ -339,4 +283,32 @@ func specChanges(o, n Spec) string {
 		parts = append(parts, "cluster settings changed")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// diffNamed appends to parts which of what (by name) n adds to o, removes
+// from it, and changes (not same), in that order, each in n's or o's order.
+func diffNamed[T any](parts []string, what string, o, n []T, name func(T) string, same func(a, b T) bool) []string {
+	find := func(xs []T, nm string) int { return slices.IndexFunc(xs, func(x T) bool { return name(x) == nm }) }
+	var add, del, chg []string
+	for _, x := range n {
+		if i := find(o, name(x)); i < 0 {
+			add = append(add, name(x))
+		} else if !same(o[i], x) {
+			chg = append(chg, name(x))
+		}
+	}
+	for _, x := range o {
+		if find(n, name(x)) < 0 {
+			del = append(del, name(x))
+		}
+	}
+	for _, p := range []struct {
+		verb  string
+		names []string
+	}{{"added", add}, {"removed", del}, {"changed", chg}} {
+		if len(p.names) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", what, p.verb, strings.Join(p.names, ", ")))
+		}
+	}
+	return parts
 }

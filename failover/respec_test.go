@@ -76,3 +76,28 @@ func TestRespec(t *testing.T) {
 		t.Fatal("Respec changed the old state")
 	}
 }
+
+// The audit entry of a respec names what changed, by kind.
+func TestSpecChanges(t *testing.T) {
+	o, _ := normalize(storySpec(Auto, Manual))
+	if got := specChanges(o, o); got != "" {
+		t.Errorf("same spec: %q", got)
+	}
+	sp := storySpec(Auto, Manual)
+	sp.Sites[0].Endpoints = eps("192.0.2.10")                                              // dallas changed
+	sp.Sites = append(sp.Sites[:2], SiteSpec{Name: "paris", Endpoints: eps("192.0.2.99")}) // london removed, paris added
+	sp.Services[0].TTL = time.Minute
+	sp.Services = append(sp.Services, ServiceSpec{Name: "shop", Names: []string{"shop.example.com."},
+		Routes: []RouteSpec{{Name: "default", Sites: []string{"paris"}}}})
+	sp.Nodes = nodes6[:5]
+	sp.VoteTTL = time.Hour
+	n, err := normalize(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "sites added: paris; sites removed: london; sites changed: dallas; services added: shop; services changed: cas; voters: " +
+		strings.Join(nodes6[:5], ", ") + "; cluster settings changed"
+	if got := specChanges(o, n); got != want {
+		t.Errorf("specChanges:\n got %q\nwant %q", got, want)
+	}
+}
