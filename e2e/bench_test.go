@@ -158,16 +158,8 @@ func (bl *benchLab) nodeStatus(n lab.NodeSpec) (*api.Status, error) {
 // "" when the answer is empty, mixes sites or has an unknown address (or
 // the reply is not an authoritative NOERROR).
 func (bl *benchLab) answerSite(n lab.NodeSpec, q benchQuery, timeout time.Duration) (string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(q.name), dns.TypeA)
-	m.RecursionDesired = false
-	m.SetEdns0(1232, false)
-	if q.ecs.IsValid() {
-		o := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(q.ecs.Bits()), Address: q.ecs.Addr().AsSlice()}
-		m.IsEdns0().Option = append(m.IsEdns0().Option, o)
-	}
 	cl := &dns.Client{Timeout: timeout}
-	r, _, err := cl.Exchange(m, n.DNS.String())
+	r, _, err := cl.Exchange(labQuery(q.name, dns.TypeA, q.ecs), n.DNS.String())
 	if err != nil {
 		return "", err
 	}

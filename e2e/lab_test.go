@@ -200,16 +200,8 @@ func (c *labCluster) logTails() string {
 // valid) and returns the sorted addresses (or CNAME targets) of the answer
 // section's records of that name, and the whole reply.
 func (c *labCluster) answer(id, name string, qtype uint16, ecs netip.Prefix) ([]string, *dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	m.RecursionDesired = false
-	m.SetEdns0(1232, false)
-	if ecs.IsValid() {
-		o := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ecs.Bits()), Address: ecs.Addr().AsSlice()}
-		m.IsEdns0().Option = append(m.IsEdns0().Option, o)
-	}
 	cl := &dns.Client{Timeout: time.Second}
-	r, _, err := cl.Exchange(m, c.node(id).DNS.String())
+	r, _, err := cl.Exchange(labQuery(name, qtype, ecs), c.node(id).DNS.String())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,6 +216,20 @@ func (c *labCluster) answer(id, name string, qtype uint16, ecs netip.Prefix) ([]
 	}
 	slices.Sort(out)
 	return out, r, nil
+}
+
+// labQuery is a resolver's question to a lab node: name/qtype without RD,
+// EDNS with 1232 bytes, and an ECS option for ecs when it is valid.
+func labQuery(name string, qtype uint16, ecs netip.Prefix) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, false)
+	if ecs.IsValid() {
+		o := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ecs.Bits()), Address: ecs.Addr().AsSlice()}
+		m.IsEdns0().Option = append(m.IsEdns0().Option, o)
+	}
+	return m
 }
 
 // waitAnswer waits until every node in ids answers name A with exactly want.
