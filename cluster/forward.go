@@ -53,6 +53,8 @@ type wireError struct {
 	Command string `json:"command,omitempty"`
 	Refused bool   `json:"refused,omitempty"`
 	Msg     string `json:"msg"`
+	Route   string `json:"route,omitempty"`
+	Site    string `json:"site,omitempty"`
 }
 
 // remoteError is an error that came back from the leader: its message as
@@ -72,7 +74,7 @@ func toWire(err error) *wireError {
 	var ce *failover.CommandError
 	switch {
 	case errors.As(err, &ce):
-		return &wireError{Kind: "command", Command: ce.Command, Refused: ce.Refused, Msg: ce.Msg}
+		return &wireError{Kind: "command", Command: ce.Command, Refused: ce.Refused, Msg: ce.Msg, Route: ce.Route, Site: ce.Site}
 	case retryable(err):
 		return &wireError{Kind: "not_leader", Msg: err.Error()}
 	case errors.Is(err, ErrHalted):
@@ -90,7 +92,7 @@ func toWire(err error) *wireError {
 func (w *wireError) err() error {
 	switch w.Kind {
 	case "command":
-		return &failover.CommandError{Command: w.Command, Refused: w.Refused, Msg: w.Msg}
+		return &failover.CommandError{Command: w.Command, Refused: w.Refused, Msg: w.Msg, Route: w.Route, Site: w.Site}
 	case "not_leader":
 		return &remoteError{msg: w.Msg, target: errNotLeader}
 	case "halted":

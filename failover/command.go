@@ -75,6 +75,11 @@ type CommandError struct {
 	Command string // as String() prints it
 	Refused bool   // a state guard refused it (else: invalid)
 	Msg     string
+	// Route ("service/route") and Site name what a drain refusal is
+	// about: the route that would move to Site, not in sync, or (Site "")
+	// the route that would be left without an up, undrained site. Empty
+	// for other errors.
+	Route, Site string
 }
 
 func (e *CommandError) Error() string {
@@ -96,7 +101,7 @@ func invalid(c Command, format string, args ...any) error {
 	return &CommandError{Command: c.String(), Msg: fmt.Sprintf(format, args...)}
 }
 
-func refused(c Command, format string, args ...any) error {
+func refused(c Command, format string, args ...any) *CommandError {
 	return &CommandError{Command: c.String(), Refused: true, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -234,15 +239,20 @@ func (s *State) guard(c Command) error {
 					continue
 				}
 				if t, _ := s.target(r, p, s.services[si].policy.StableFor, s.now); r.active == p && t >= 0 && s.sites[t].sync != InSync {
-					return refused(c, "route %s/%s would move to %s: %s", s.spec.Services[si].Name,
-						s.spec.Services[si].Routes[ri].Name, s.spec.Sites[t].Name, s.syncProblem(t))
+					route := s.spec.Services[si].Name + "/" + s.spec.Services[si].Routes[ri].Name
+					err := refused(c, "route %s would move to %s: %s", route, s.spec.Sites[t].Name, s.syncProblem(t))
+					err.Route, err.Site = route, s.spec.Sites[t].Name
+					return err
 				}
 				ok := false
 				for _, i := range r.sites {
 					ok = ok || (i != p && s.sites[i].health == Up && s.sites[i].admin != Drained)
 				}
 				if !ok {
-					return refused(c, "route %s/%s would have no healthy undrained site", s.spec.Services[si].Name, s.spec.Services[si].Routes[ri].Name)
+					route := s.spec.Services[si].Name + "/" + s.spec.Services[si].Routes[ri].Name
+					err := refused(c, "route %s would have no healthy undrained site", route)
+					err.Route = route
+					return err
 				}
 			}
 		}

@@ -24,8 +24,9 @@ func TestCommands(t *testing.T) {
 		modify  func(*Spec)
 		events  func(h *harness)
 		cmd     Command
-		target  error  // ErrInvalid, ErrRefused or nil
-		err     string // exact error text
+		target  error     // ErrInvalid, ErrRefused or nil
+		err     string    // exact error text
+		about   [2]string // the refusal's CommandError Route and Site, when set
 		routes  []route
 		history string // What of the last history entry; "" to skip
 		check   func(t *testing.T, h *harness)
@@ -165,12 +166,12 @@ func TestCommands(t *testing.T) {
 		{name: "drain would move to a resyncing site", events: func(h *harness) {
 			laDown(h)
 			h.site("losangeles", true, at(2*time.Minute), nodes6...)
-		}, cmd: Command{Op: OpDrain, Site: "dallas"}, target: ErrRefused,
+		}, cmd: Command{Op: OpDrain, Site: "dallas"}, target: ErrRefused, about: [2]string{"cas/default", "losangeles"},
 			err: `drain dallas refused: route cas/default would move to losangeles: sync check "replication" has not reported since losangeles became resyncing at 2025-03-01T12:01:00Z`},
 		{name: "drain a standby site", cmd: Command{Op: OpDrain, Site: "losangeles"},
 			routes: []route{{"cas", "default", "dallas", 0}}, history: "drain"},
 		{name: "drain with no other healthy site", events: laDown, cmd: Command{Op: OpDrain, Site: "dallas"},
-			target: ErrRefused, err: `drain dallas refused: route cas/default would have no healthy undrained site`},
+			target: ErrRefused, about: [2]string{"cas/default", ""}, err: `drain dallas refused: route cas/default would have no healthy undrained site`},
 		{name: "drain with no other healthy site, forced", events: laDown,
 			cmd:    Command{Op: OpDrain, Site: "dallas", Force: true, Reason: "power work"},
 			routes: []route{{"cas", "default", "dallas", 0}}},
@@ -243,6 +244,10 @@ func TestCommands(t *testing.T) {
 			if tt.target != nil || tt.err != "" {
 				wantErr(t, err, tt.target, tt.err)
 				wantErr(t, checkErr, tt.target, tt.err)
+				var ce *CommandError
+				if errors.As(err, &ce) && [2]string{ce.Route, ce.Site} != tt.about {
+					t.Errorf("refusal about route %q site %q, want %q", ce.Route, ce.Site, tt.about)
+				}
 				if after, _ := MarshalSnapshot(h.s); string(after) != string(before) {
 					t.Fatal("a rejected command changed the state")
 				}

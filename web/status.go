@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -246,31 +245,27 @@ func routeBlocked(st *failover.Status, svc failover.ServiceStatus, r failover.Ro
 	return out
 }
 
-var (
-	moveTarget = regexp.MustCompile(`would move to (\S+?):`)
-	noSite     = regexp.MustCompile(`route (\S+) would have no healthy undrained site`)
-)
-
 // refusalBlocker finds the check and value behind a refused command: the
-// error's own Blocking method when it has one, else the target site's first
-// blocker when the guard's message names it, else the message itself.
+// error's own Blocking method when it has one; for a drain, the route the
+// refusal names (failover.CommandError.Route) left without a site, or the
+// first blocker of the site it would move to (.Site); else the target
+// site's first blocker when the guard's message names it; else the message.
 func refusalBlocker(err error, c failover.Command, st *failover.Status) (check, observed string) {
 	var bl interface{ Blocking() (string, string) }
 	if errors.As(err, &bl) {
 		return bl.Blocking()
 	}
 	msg := err.Error()
+	target := c.Site
 	var ce *failover.CommandError
 	if errors.As(err, &ce) {
 		msg = ce.Msg
-	}
-	target := c.Site
-	if c.Op == failover.OpDrain {
-		// "route cas/default would move to losangeles: <why>"
-		if m := moveTarget.FindStringSubmatch(msg); m != nil {
-			target = m[1]
-		} else if m := noSite.FindStringSubmatch(msg); m != nil {
-			return "route", m[1] + " has no other up, undrained site"
+		switch {
+		case c.Op != failover.OpDrain || ce.Route == "":
+		case ce.Site != "": // the route would move to a site not in sync
+			target = ce.Site
+		default:
+			return "route", ce.Route + " has no other up, undrained site"
 		}
 	}
 	if st != nil && target != "" {
