@@ -252,18 +252,15 @@ func (s *Server) Start() error {
 		st, err := newSteer(s, u)
 		if err != nil { // serve without: the kernel's hash spreads the datagrams
 			s.log.Warn("dns server: no socket steering", "err", err)
-			st = nil
 		}
 		if st != nil {
-			steers = append(steers, st)
 			for _, c := range u {
 				steerOf[c] = st
 			}
-		} else { // not steered: for the metric, every socket is used
-			fixed := &steer{addr: u[0].LocalAddr().(*net.UDPAddr).AddrPort(), n: len(u)}
-			fixed.used.Store(int32(len(u)))
-			steers = append(steers, fixed)
+		} else {
+			st = unsteered(u)
 		}
+		steers = append(steers, st)
 		udp = append(udp, u...)
 		lns = append(lns, l)
 		udpAddrs = append(udpAddrs, u[0].LocalAddr())

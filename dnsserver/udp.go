@@ -54,3 +54,11 @@ func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
 func stopped(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)
 }
+
+// unsteered is the group of conns when it is not steered, for the metric
+// only: every socket takes datagrams (the kernel's hash spreads them).
+func unsteered(conns []*net.UDPConn) *steer {
+	st := &steer{addr: conns[0].LocalAddr().(*net.UDPAddr).AddrPort(), n: len(conns)}
+	st.used.Store(int32(len(conns)))
+	return st
+}
