@@ -136,3 +136,50 @@ func truncate(dst []byte, start int) []byte {
 	}
 	return dst[:start+end]
 }
+
+// truncateKeepOPT is truncate for a reply that did not fit the way out: it
+// keeps the reply's OPT record, as every reply to an EDNS query carries one
+// (RFC 6891 §7), so that the client sees TC with EDNS and asks again over
+// TCP. The OPT moves up to just after the question.
+func truncateKeepOPT(reply []byte) []byte {
+	opt := findOPT(reply)
+	t := truncate(reply, 0)
+	if opt < 0 || len(t) == 0 {
+		return t
+	}
+	end, _, _ := skipRR(reply, opt)
+	n := len(t)
+	t = reply[:n+end-opt]
+	copy(t[n:], reply[opt:end])
+	binary.BigEndian.PutUint16(t[10:], 1)
+	return t
+}
+
+// findOPT returns the offset of the OPT record in the additional section of
+// the reply msg, -1 when it has none or does not parse.
+func findOPT(msg []byte) int {
+	if len(msg) < headerLen {
+		return -1
+	}
+	off := headerLen
+	for range binary.BigEndian.Uint16(msg[4:]) {
+		e, ok := skipName(msg, off)
+		if !ok {
+			return -1
+		}
+		off = e + 4
+	}
+	an := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:]))
+	ar := int(binary.BigEndian.Uint16(msg[10:]))
+	for i := range an + ar {
+		end, typ, ok := skipRR(msg, off)
+		if !ok {
+			return -1
+		}
+		if i >= an && typ == typeOPT {
+			return off
+		}
+		off = end
+	}
+	return -1
+}

@@ -140,3 +140,55 @@ func BenchmarkRRLFlood(b *testing.B) {
 		})
 	}
 }
+
+// TestTruncateKeepOPT: a reply cut for a way out too small keeps its
+// header, question and OPT (wherever the OPT was among the additional
+// records), with TC; without an OPT it is truncate's cut.
+func TestTruncateKeepOPT(t *testing.T) {
+	base := func() *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion("huge.example.com.", dns.TypeTXT)
+		m.Response, m.Authoritative, m.Id = true, true, 7
+		for range 3 {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: "huge.example.com.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"x"}})
+		}
+		m.Ns = []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 60}, Ns: "ns1.example.com."}}
+		m.Extra = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "ns1.example.com.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}
+		return m
+	}
+	for _, tc := range []struct {
+		name   string
+		edns   bool
+		wantAR int
+	}{{"with OPT", true, 1}, {"without OPT", false, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := base()
+			if tc.edns {
+				m.SetEdns0(4096, true)
+				// the OPT between two A records, not last
+				m.Extra = append(m.Extra, &dns.A{Hdr: dns.RR_Header{Name: "ns2.example.com.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 2)})
+			}
+			raw, err := m.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := new(dns.Msg)
+			if err := out.Unpack(truncateKeepOPT(raw)); err != nil {
+				t.Fatalf("unpack: %v", err)
+			}
+			if !out.Truncated || out.Id != 7 || len(out.Question) != 1 || out.Question[0].Name != "huge.example.com." ||
+				len(out.Answer) != 0 || len(out.Ns) != 0 || len(out.Extra) != tc.wantAR {
+				t.Fatalf("got %v", out)
+			}
+			if tc.edns {
+				opt := out.IsEdns0()
+				if opt == nil || opt.UDPSize() != 4096 || !opt.Do() {
+					t.Fatalf("OPT %v, want size 4096 with DO", opt)
+				}
+			}
+		})
+	}
+	if findOPT([]byte{0, 7, 0x84, 0, 0, 1}) != -1 || len(truncateKeepOPT([]byte{1, 2, 3})) != 0 {
+		t.Fatal("a message shorter than a header: want no OPT and nothing")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -44,7 +45,13 @@ func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
 		t0 := time.Now()
 		out = w.respondUDP(out[:0], in[:n], addr.Addr().Unmap())
 		if len(out) > 0 {
-			_, _ = c.WriteToUDPAddrPort(out, addr)
+			_, err = c.WriteToUDPAddrPort(out, addr)
+			if errors.Is(err, syscall.EMSGSIZE) { // too big for the way out: TC (see dontFragment)
+				if t := truncateKeepOPT(out); len(t) < len(out) {
+					_, _ = c.WriteToUDPAddrPort(t, addr)
+					w.ctr.truncated.Add(1)
+				}
+			}
 		}
 		w.ctr.observe(time.Since(t0), 1)
 	}

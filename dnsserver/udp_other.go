@@ -14,3 +14,6 @@ func (*batchReader) run() {}
 // pktinfo: without batched I/O there is no source address control; bind
 // explicit addresses on this platform.
 func pktinfo(string, int) error { return nil }
+
+// dontFragment: the kernel's default (fragments allowed) on this platform.
+func dontFragment(string, int) error { return nil }
