@@ -4,7 +4,8 @@
 # each round each is measured with dnsperf in turn. See bench/README.md.
 #
 # Environment (all optional):
-#   SERVERS   servers to run, in order            (default: "geodnsd gdnsd nsd")
+#   SERVERS   servers to run, in order            (default: "geodnsd gdnsd nsd";
+#             also "base", a second geodnsd build, and "floor", bench/udpfloor)
 #   DURATION  seconds of measurement per server and round (default: 5)
 #   WARMUP    seconds of unmeasured load first    (default: 2)
 #   ROUNDS    rounds; servers interleaved; the median is reported (default: 5)
@@ -15,6 +16,7 @@
 #   CORES     threads/sockets of every server     (default: nproc; 1 with PIN=1)
 #   PIN       1: server on CPU 0, dnsperf on CPU 1 (taskset) (default: 0)
 #   GEODNSD_BIN  use this geodnsd binary instead of building ./cmd/geodnsd
+#   FLOOR_IO  floor's -io: poller (geodnsd's design, the default) or block (gdnsd's)
 #   GEODNSD_BASE a second geodnsd binary, run as server "base" (SERVERS="geodnsd base")
 #   RESULTS   also write the table to this file
 #   KEEP      keep each server's full dnsperf output in this directory
@@ -72,9 +74,10 @@ for s in $SERVERS; do
 	case $s in
 	geodnsd) [[ -n ${GEODNSD_BIN:-} ]] || need go golang ;;
 	base) [[ -x ${GEODNSD_BASE:-} ]] || die "server base needs GEODNSD_BASE=path of a geodnsd binary" ;;
+	floor) need go golang ;;
 	gdnsd) need gdnsd gdnsd ;;
 	nsd) need nsd nsd ;;
-	*) die "unknown server $s (geodnsd, base, gdnsd, nsd)" ;;
+	*) die "unknown server $s (geodnsd, base, floor, gdnsd, nsd)" ;;
 	esac
 done
 export PATH=$PATH:/usr/sbin:/sbin
@@ -172,7 +175,8 @@ wait_ready() {
 			tail -20 "$log" >&2
 			die "$name exited before answering"
 		fi
-		if dig +short +norec +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -q hostmaster; then
+		# the SOA, or floor's one answer to everything
+		if dig +short +norec +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -qE 'hostmaster|^192\.0\.2\.10$'; then
 			return 0
 		fi
 		sleep 0.1
@@ -208,6 +212,14 @@ EOF
 # base: another geodnsd binary (GEODNSD_BASE), to compare two builds side by side.
 start_base() { # PORT DIR
 	GEODNSD_BIN=$GEODNSD_BASE start_geodnsd "$@"
+}
+
+# floor: bench/udpfloor, geodnsd's UDP I/O answering every query with one
+# fixed record and no DNS work (UDP only): what the I/O costs.
+start_floor() { # PORT DIR
+	local port=$1 dir=$2 bin=$WORK/bin/udpfloor
+	(cd "$ROOT" && mkdir -p "$WORK/bin" && go build -o "$bin" ./bench/udpfloor) || die "go build ./bench/udpfloor failed"
+	start_bg floor "$dir/server.log" "$bin" -listen "127.0.0.1:$port" -sockets "$CORES" ${FLOOR_IO:+-io "$FLOOR_IO"}
 }
 
 start_gdnsd() { # PORT DIR

@@ -13,7 +13,7 @@ import (
 // is the assembly of one process; bench/servicesd is the benchmark harness
 // of service answers.
 var layers = []string{
-	"e2e", "bench/servicesd", "cmd/geodnsd", "cmd/failoverctl", "lab", "node", "web", "web/api", "cluster", "dnsserver", "zones",
+	"e2e", "bench/servicesd", "bench/udpfloor", "cmd/geodnsd", "cmd/failoverctl", "lab", "node", "web", "web/api", "cluster", "dnsserver", "zones",
 	"health", "geo", "failover", "config", "deploy",
 }
 
