@@ -279,29 +279,22 @@ func (c *Cluster) startTransport() error {
 	c.mux.wg.Add(1)
 	go c.mux.serve()
 	sl := &streamLayer{chanListener: chanListener{ch: c.mux.raftConns, addr: ln.Addr(), done: make(chan struct{})}, m: c.mux}
-	c.trans = noPipeline{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	// MaxRPCsInFlight 1 turns pipelined replication off: raft then sends
+	// each AppendEntries and waits for its answer. In raft v1.8.0 a pipeline
+	// can deadlock: when a follower answers Success=false the pipeline's
+	// decoder stops reading, one more send parks on the full in-flight
+	// channel while the response reader parks on the done channel, and the
+	// pipeline is only closed by the loop that is stuck. That follower then
+	// gets heartbeats but no log entries until the leader changes, and
+	// raft.Shutdown waits forever (TestClockSkewLeaderStepsDown's shutdown
+	// hung so under load; grafana/pyroscope#5518 turned pipelining off for
+	// the same trace). Our log carries a few entries a second.
+	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: sl, MaxPool: 3, Timeout: 10 * time.Second, Logger: newHCLog(o.Logger),
-	})}
+		MaxRPCsInFlight: 1,
+	})
 	c.startForwarding(&chanListener{ch: c.mux.fwdConns, addr: ln.Addr(), done: make(chan struct{})})
 	return nil
-}
-
-// noPipeline is raft's network transport without pipelined replication:
-// raft then sends each AppendEntries and waits for its answer. In raft
-// v1.8.0 a pipeline can deadlock: when a follower answers Success=false
-// the pipeline's decoder stops reading, one more send parks on the full
-// in-flight channel while the response reader parks on the done channel,
-// and the pipeline is only closed by the loop that is stuck. That follower
-// then gets heartbeats but no log entries until the leader changes, and
-// raft.Shutdown waits forever (TestClockSkewLeaderStepsDown's shutdown hung
-// so under load; grafana/pyroscope#5518 turned pipelining off for the same
-// trace). Our log carries a few entries a second, which needs no pipeline.
-type noPipeline struct{ *raft.NetworkTransport }
-
-// AppendEntriesPipeline declines: raft falls back to one RPC at a time
-// without logging an error (raft.ErrPipelineReplicationNotSupported).
-func (noPipeline) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
-	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 // addrOf is the raft address of m on this transport.

@@ -18,7 +18,7 @@ import (
 func TestThreeNodesDecideForwardAndReelect(t *testing.T) {
 	t.Parallel()
 	tc := startCluster(t, 3, nil)
-	// Replication goes one RPC at a time: raft's pipeline can deadlock (noPipeline).
+	// Replication goes one RPC at a time: raft's pipeline can deadlock (startTransport).
 	for _, c := range tc.nodes {
 		if _, err := c.trans.AppendEntriesPipeline("ns2", "127.0.0.1:1"); !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
 			t.Fatalf("%s: AppendEntriesPipeline: %v, want raft.ErrPipelineReplicationNotSupported", c.ID(), err)
