@@ -128,8 +128,11 @@ type TSIGKey struct {
 	Secret    string `toml:"secret"`
 }
 
-// tsigAlgorithms are the HMAC algorithms of RFC 8945 §6 a key may use.
-var tsigAlgorithms = []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-md5.sig-alg.reg.int"}
+// tsigAlgorithms are the HMAC algorithms of RFC 8945 §6 a key may use: those
+// miekg/dns signs and verifies with (it dropped HMAC-MD5, which §6 no longer
+// requires; an MD5 key would have been accepted and every query signed with
+// it answered SERVFAIL).
+var tsigAlgorithms = []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
 
 // Zones configures where zone files are read from.
 type Zones struct {

@@ -66,6 +66,8 @@ func TestParseErrorsArePositioned(t *testing.T) {
 			[]string{"f.toml:5: dns.nsid: 129 bytes: at most 128"}},
 		{"tsig key", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\ntsig_keys = [{ name = \"xfr.key\", algorithm = \"hmac-sha999\", secret = \"c2VjcmV0\" }]\n",
 			[]string{"f.toml:5: dns.tsig_keys[0].algorithm: \"hmac-sha999\": want one of"}},
+		{"tsig key hmac-md5 (miekg/dns cannot sign with it)", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\ntsig_keys = [{ name = \"xfr.key\", algorithm = \"hmac-md5.sig-alg.reg.int\", secret = \"c2VjcmV0\" }]\n",
+			[]string{"f.toml:5: dns.tsig_keys[0].algorithm: \"hmac-md5.sig-alg.reg.int\": want one of"}},
 		{"notify without port", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\nnotify = [\"192.0.2.53:0\"]\n",
 			[]string{"f.toml:5: dns.notify[0]: 192.0.2.53:0: give the secondary's port"}},
 		{"bad log level", "[node]\nid = \"ns1\"\n[dns]\nlisten = [\"127.0.0.1:53\"]\n[log]\nlevel = \"loud\"\n",

@@ -44,6 +44,7 @@ type worker struct {
 	ede     int      // Extended DNS Error info code for the OPT of this reply, -1 none
 	xfr     [][]byte // a zone transfer's messages after the first (TCP), written by the caller
 	tsigKey string   // the key that signed the current query ("" none), while it is answered
+	tsigLen int      // the most bytes its TSIG adds to the reply (tsigRoom), while it is answered
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -390,7 +391,8 @@ func (w *worker) answer(dst, msg []byte, from netip.Addr) []byte {
 	}
 	limit := 65535
 	if w.proto == protoUDP {
-		limit = q.udpLimit(w.h.udpSize)
+		// A signed reply must fit with its TSIG, which signed adds last.
+		limit = q.udpLimit(w.h.udpSize) - w.tsigLen
 	}
 	c := w.cache
 	if !w.route(snap, from) {

@@ -396,7 +396,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // validHMAC reports whether alg names an HMAC algorithm miekg/dns signs with.
 func validHMAC(alg string) bool {
 	switch strings.ToLower(dns.Fqdn(alg)) {
-	case dns.HmacSHA1, dns.HmacSHA224, dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512, dns.HmacMD5:
+	case dns.HmacSHA1, dns.HmacSHA224, dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512:
 		return true
 	}
 	return false

@@ -41,9 +41,9 @@ func (w *worker) signed(dst, msg []byte, from netip.Addr) []byte {
 		return w.tsigError(dst, msg, t, code)
 	}
 	start := len(dst)
-	w.tsigKey = key.Name
+	w.tsigKey, w.tsigLen = key.Name, tsigRoom(key)
 	dst = w.dispatch(dst, msg, from)
-	w.tsigKey = ""
+	w.tsigKey, w.tsigLen = "", 0
 	if len(dst) == start {
 		return dst
 	}
@@ -58,6 +58,29 @@ func (w *worker) signed(dst, msg []byte, from netip.Addr) []byte {
 		}
 	}
 	return append(dst[:start], first...)
+}
+
+// tsigRoom is the most bytes sign adds to a reply signed with key: the TSIG
+// RR (RFC 8945 §4.2) with the key's name as owner, no compression, the
+// algorithm's MAC and no other data, so that a UDP reply fits the client's
+// size with it.
+func tsigRoom(key TSIGKey) int {
+	name := len(dns.Fqdn(key.Name)) + 1 // wire form: a length octet per label, the root
+	alg := len(dns.Fqdn(key.Algorithm)) + 1
+	mac := 64 // the largest, HMAC-SHA512
+	switch strings.ToLower(dns.Fqdn(key.Algorithm)) {
+	case dns.HmacSHA1:
+		mac = 20
+	case dns.HmacSHA224:
+		mac = 28
+	case dns.HmacSHA256:
+		mac = 32
+	case dns.HmacSHA384:
+		mac = 48
+	}
+	// type, class, TTL, RDLENGTH; time signed, fudge, MAC size; original
+	// ID, error, other length
+	return name + 10 + alg + 6 + 2 + 2 + mac + 2 + 2 + 2
 }
 
 // sign returns reply signed with key, chained to requestMAC, and its MAC.

@@ -118,3 +118,45 @@ func TestTSIGKnownKey(t *testing.T) {
 		}
 	}
 }
+
+// TestTSIGFitsUDP: a signed UDP reply fits the client's size with its TSIG
+// (RFC 8945 §5.3 signs the reply as sent): an answer that fits unsigned but
+// not with the TSIG comes with TC, and either way the signature verifies.
+func TestTSIGFitsUDP(t *testing.T) {
+	for _, alg := range []string{dns.HmacSHA1, dns.HmacSHA256, dns.HmacSHA512} {
+		const name, secret = "udp.key.", "c2VjcmV0LWtleS1mb3ItZ2VvZG5zZC10ZXN0cw=="
+		s := newTestServer(t, Options{TSIGKeys: []TSIGKey{{Name: name, Algorithm: alg, Secret: secret}}})
+		w := s.newUDPWorker()
+		full := w.respond(nil, q{id: 1, name: "big.example.com.", qtype: dns.TypeTXT, edns: true, size: 4096}.bytes(t))
+		for _, size := range []int{len(full) + 10, len(full) + tsigRoom(TSIGKey{Name: name, Algorithm: alg})} {
+			req := withMsg(t, q{id: 2, name: "big.example.com.", qtype: dns.TypeTXT, edns: true, size: uint16(size)}, func(m *dns.Msg) {
+				m.SetTsig(name, alg, 300, time.Now().Unix())
+			})
+			signedReq, mac, err := dns.TsigGenerate(mustUnpack(t, req), secret, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := w.respond(nil, signedReq)
+			if len(out) > size {
+				t.Errorf("%s size %d: signed reply %d bytes, over the client's size", alg, size, len(out))
+			}
+			if err := dns.TsigVerify(out, secret, mac, false); err != nil {
+				t.Errorf("%s size %d: reply does not verify: %v", alg, size, err)
+			}
+			m := mustUnpack(t, out)
+			fits := size >= len(full)+tsigRoom(TSIGKey{Name: name, Algorithm: alg})
+			if m.Truncated == fits || (len(m.Answer) == 10) != fits {
+				t.Errorf("%s size %d: TC %v with %d answers, want the whole answer only when it fits with the TSIG (%v)", alg, size, m.Truncated, len(m.Answer), fits)
+			}
+		}
+	}
+}
+
+func mustUnpack(t *testing.T, b []byte) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	return m
+}
