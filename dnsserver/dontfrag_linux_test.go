@@ -134,4 +134,9 @@ func capturePackets(t *testing.T) func(port uint16) int {
 	}
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons is v in network byte order, as the packet socket's protocol wants it.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}

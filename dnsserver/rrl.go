@@ -126,6 +126,7 @@ func truncate(dst []byte, start int) []byte {
 	if binary.BigEndian.Uint16(r[4:]) > 0 {
 		if e, ok := skipName(r, headerLen); ok && e+4 <= len(r) {
 			end = e + 4
+			binary.BigEndian.PutUint16(r[4:], 1) // the first question only
 		} else {
 			binary.BigEndian.PutUint16(r[4:], 0)
 		}

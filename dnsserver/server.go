@@ -96,7 +96,10 @@ type Server struct {
 	ioTimeout   time.Duration
 
 	closing atomic.Bool
-	done    chan struct{}
+	// dfWarned: the warning that a socket refused dontFragment was logged
+	// (once per server; sockets are bound by Start alone).
+	dfWarned bool
+	done     chan struct{}
 
 	mu       sync.Mutex
 	started  bool
@@ -322,6 +325,11 @@ func (s *Server) bindOnce(ap netip.AddrPort) (udp []*net.UDPConn, ln *net.TCPLis
 		}
 		c := pc.(*net.UDPConn)
 		_ = c.SetReadBuffer(udpReadBuffer) // best effort: capped by net.core.rmem_max
+		if err := setDontFragment(c, un); err != nil && !s.dfWarned {
+			// best effort too: a kernel or sandbox that refuses it still serves
+			s.dfWarned = true
+			s.log.Warn("dns server: replies may leave in fragments", "listen", addr.String(), "err", err)
+		}
 		udp = append(udp, c)
 		a := c.LocalAddr().(*net.UDPAddr).AddrPort()
 		addr = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())

@@ -47,14 +47,30 @@ func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
 		if len(out) > 0 {
 			_, err = c.WriteToUDPAddrPort(out, addr)
 			if errors.Is(err, syscall.EMSGSIZE) { // too big for the way out: TC (see dontFragment)
+				counted := out[2]&(flagTC>>8) != 0 // built with TC: counted then
 				if t := truncateKeepOPT(out); len(t) < len(out) {
-					_, _ = c.WriteToUDPAddrPort(t, addr)
-					w.ctr.truncated.Add(1)
+					if _, err := c.WriteToUDPAddrPort(t, addr); err == nil && !counted {
+						w.ctr.truncated.Add(1)
+					}
 				}
 			}
 		}
 		w.ctr.observe(time.Since(t0), 1)
 	}
+}
+
+// setDontFragment applies dontFragment to the UDP socket c of network
+// ("udp4" or "udp6").
+func setDontFragment(c *net.UDPConn, network string) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = dontFragment(network, int(fd)) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // stopped reports whether a read error means the socket is being shut down.

@@ -250,17 +250,22 @@ func (b *batchReader) flush(k int) {
 func (b *batchReader) truncate(i int) bool {
 	iov := &b.wiov[i]
 	reply := unsafe.Slice(iov.Base, iov.Len)
+	counted := len(reply) > 2 && reply[2]&(flagTC>>8) != 0 // built with TC: counted then
 	t := truncateKeepOPT(reply)
 	if len(t) == len(reply) {
 		return false
 	}
 	iov.SetLen(len(t))
-	b.w.ctr.truncated.Add(1)
+	if !counted {
+		b.w.ctr.truncated.Add(1)
+	}
 	return true
 }
 
 // dontFragment makes the socket send every reply with DF and never in
 // fragments (RFC 9715 §3.1: UDP responders should avoid IP fragmentation).
+// It is best effort: where the kernel refuses it (a sandbox), the server
+// warns once and serves with the kernel's default.
 // IP_PMTUDISC_PROBE and IPV6_PMTUDISC_PROBE send with DF at the
 // interface's MTU and ignore path MTU updates, so a forged ICMP
 // "fragmentation needed" cannot shrink or fragment our replies;
