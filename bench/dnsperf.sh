@@ -57,6 +57,8 @@ for v in ROUNDS DURATION CLIENTS THREADS OUTSTANDING CORES; do
 done
 [[ " $SERVERS " == *" base "* || -z ${GEODNSD_BASE:-} ]] || echo "dnsperf.sh: GEODNSD_BASE is set but SERVERS has no base: it is not run" >&2
 [[ " $SERVERS " == *" geodnsd "* ]] || echo "dnsperf.sh: SERVERS has no geodnsd: no ratios are printed" >&2
+[[ -z ${FLOOR_IO:-} || $FLOOR_IO == poller || $FLOOR_IO == block ]] || die "FLOOR_IO=$FLOOR_IO: want poller or block"
+[[ " $SERVERS " == *" floor "* || -z ${FLOOR_IO:-} ]] || echo "dnsperf.sh: FLOOR_IO is set but SERVERS has no floor: it is not run" >&2
 
 need() { # need BIN PACKAGE
 	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"

@@ -56,6 +56,10 @@ type reader struct {
 	wiov []unix.Iovec
 	n    int
 	err  syscall.Errno
+
+	from, count int                // the messages a send sends
+	readFn      func(uintptr) bool // recv with MSG_DONTWAIT, made once
+	writeFn     func(uintptr) bool // send, made once
 }
 
 func newReader() *reader {
@@ -65,11 +69,14 @@ func newReader() *reader {
 		r.riov[i].Base = &r.in[i*inSize]
 		r.riov[i].SetLen(inSize)
 		r.rh[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.name[i]))
+		r.rh[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		r.rh[i].Hdr.Iov = &r.riov[i]
 		r.rh[i].Hdr.SetIovlen(1)
 		r.wh[i].Hdr.Iov = &r.wiov[i]
 		r.wh[i].Hdr.SetIovlen(1)
 	}
+	r.readFn = func(fd uintptr) bool { return r.recv(fd, unix.MSG_DONTWAIT) }
+	r.writeFn = r.send
 	return r
 }
 
@@ -118,9 +125,9 @@ func (r *reader) recv(fd uintptr, flags int) bool {
 	return true
 }
 
-// send sends whdr[from:k] and reports false when the socket is full.
-func (r *reader) send(fd uintptr, from, k int) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.wh[from])), uintptr(k-from), unix.MSG_DONTWAIT, 0, 0)
+// send sends whdr[from:from+count] and reports false when the socket is full.
+func (r *reader) send(fd uintptr) bool {
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.wh[r.from])), uintptr(r.count), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
 		return false
 	}
@@ -128,11 +135,12 @@ func (r *reader) send(fd uintptr, from, k int) bool {
 	return true
 }
 
-// flush sends whdr[:k] with send, skipping a message the kernel refuses;
-// write runs send through the poller (or directly).
+// flush sends whdr[:k], skipping a message the kernel refuses; write runs
+// send through the poller (or directly), as geodnsd's flush does.
 func (r *reader) flush(k int, write func(func(uintptr) bool) error) {
 	for from := 0; from < k; {
-		if err := write(func(fd uintptr) bool { return r.send(fd, from, k) }); err != nil {
+		r.from, r.count = from, k-from
+		if err := write(r.writeFn); err != nil {
 			return
 		}
 		if r.err != 0 || r.n <= 0 {
@@ -173,9 +181,8 @@ func servePoller(addr string) error {
 		return err
 	}
 	r := newReader()
-	read := func(fd uintptr) bool { return r.recv(fd, unix.MSG_DONTWAIT) }
 	for {
-		if err := rc.Read(read); err != nil {
+		if err := rc.Read(r.readFn); err != nil {
 			return err
 		}
 		r.flush(r.answer(r.n), rc.Write)
@@ -183,7 +190,11 @@ func servePoller(addr string) error {
 }
 
 // serveBlock is gdnsd's loop: a blocking recvmmsg on a socket the runtime
-// poller does not know.
+// poller does not know. SO_RCVTIMEO bounds each wait (as gdnsd sets it), so
+// that a signal ends it with EINTR instead of restarting it (Go's handlers
+// use SA_RESTART): a stop-the-world then waits at most that long for a
+// reader with no traffic, which the runtime cannot preempt inside
+// RawSyscall6.
 func serveBlock(addr string) error {
 	ap, err := net.ResolveUDPAddr("udp4", addr)
 	if err != nil {
@@ -196,21 +207,25 @@ func serveBlock(addr string) error {
 	if err := control(uintptr(fd)); err != nil {
 		return err
 	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000}); err != nil {
+		return err
+	}
 	sa := &unix.SockaddrInet4{Port: ap.Port}
 	copy(sa.Addr[:], ap.IP.To4())
 	if err := unix.Bind(fd, sa); err != nil {
 		return err
 	}
 	r := newReader()
+	direct := func(f func(uintptr) bool) error { f(uintptr(fd)); return nil }
 	for {
-		r.recv(uintptr(fd), unix.MSG_WAITFORONE)
-		if r.err == unix.EINTR { // a preemption signal
+		if !r.recv(uintptr(fd), unix.MSG_WAITFORONE) || r.err == unix.EINTR {
+			runtime.Gosched() // the wait timed out or a signal ended it
 			continue
 		}
 		if r.err != 0 {
 			return r.err
 		}
-		r.flush(r.answer(r.n), func(f func(uintptr) bool) error { f(uintptr(fd)); return nil })
+		r.flush(r.answer(r.n), direct)
 	}
 }
 
