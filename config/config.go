@@ -85,9 +85,8 @@ type DNS struct {
 	// when a trial shows they raise the rate (docs/design.md 3.4).
 	SocketsPerAddress int `toml:"sockets_per_address"`
 	// UDPSize is the EDNS(0) payload size we advertise and answer within (default 1232).
-	// On Linux replies leave with DF and never in fragments (RFC 9715): one
-	// bigger than the interface's MTU is sent truncated (TC), and the client
-	// asks again over TCP.
+	// On Linux replies leave with DF and never in fragments (RFC 9715): they
+	// are also fitted to what the listening interface's MTU carries.
 	UDPSize int `toml:"udp_size"`
 	// NSID sent to clients that ask (RFC 5001); default: node.id. "-" turns it off.
 	NSID string `toml:"nsid"`

@@ -3,9 +3,11 @@ package dnsserver
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +16,14 @@ import (
 )
 
 // TestDontFragment runs a server in a network namespace of its own whose
-// loopback has an MTU of 1280, with udp_size 4096. A reply that does not fit
-// the MTU must come back truncated (TC, question, OPT) instead of in IP
-// fragments, and the replies that fit must leave with DF set and IPv4 ID 0
-// (RFC 9715 §3.1), over both UDP paths (batched and one by one), IPv4 and
-// IPv6. Needs root (CAP_SYS_ADMIN) for the namespace.
+// loopback has an MTU of 1280, with udp_size 4096, over both UDP paths
+// (batched and one by one), IPv4 and IPv6. Replies are fitted to what the
+// interface sends whole (RFC 9715 §3.1): an MX answer whose additional
+// records do not fit keeps its answer without TC, signed too; an RRset
+// bigger than the link comes back TC with OPT. Every reply leaves with DF
+// and IPv4 ID 0, none in fragments. Then the MTU drops below what the
+// server read at start: a reply that no longer fits is sent TC (EMSGSIZE).
+// Needs root (CAP_SYS_ADMIN) for the namespace.
 func TestDontFragment(t *testing.T) {
 	// The namespace belongs to this goroutine's thread; the thread is
 	// never unlocked, so it ends with the test instead of serving others.
@@ -26,28 +31,68 @@ func TestDontFragment(t *testing.T) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		t.Skipf("no network namespace of our own (needs root): %v", err)
 	}
-	setLoopback(t, 1280)
+	setLoopback(t, 1280, true)
 	capture := capturePackets(t)
+	const keyName, secret = "fit.key.", "c2VjcmV0LWtleS1mb3ItZ2VvZG5zZC10ZXN0cw=="
 	listen := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0"), netip.MustParseAddrPort("[::1]:0")}
+	var servers []*Server
 	for _, simple := range []bool{false, true} {
-		s := startServer(t, Options{Listen: listen, UDPSize: 4096}, simple)
-		for _, addr := range s.UDPAddrs() {
+		s := startServer(t, Options{Listen: listen, UDPSize: 4096, Source: newSource(t, testZone+wideMX),
+			TSIGKeys: []TSIGKey{{Name: keyName, Algorithm: dns.HmacSHA256, Secret: secret}}}, simple)
+		servers = append(servers, s)
+		for i, addr := range s.UDPAddrs() {
+			room := []int{1280 - 28, 1280 - 48}[i]
 			huge := q{id: 91, name: "huge.example.com.", qtype: dns.TypeTXT, edns: true, size: 4096}.bytes(t)
 			check(t, exchangeRaw(t, "udp", addr, huge), 91,
 				want{flags: "qr aa tc", question: "huge.example.com. IN TXT", opt: &wantOPT{size: 4096}})
-			big := q{id: 92, name: "big.example.com.", qtype: dns.TypeTXT, edns: true, size: 4096}.bytes(t)
-			check(t, exchangeRaw(t, "udp", addr, big), 92,
-				want{flags: "qr aa", question: "big.example.com. IN TXT", answer: txtRecords("big.example.com.", 10, "b"), opt: &wantOPT{size: 4096}})
+			mx := q{id: 92, name: "wide.example.com.", qtype: dns.TypeMX, edns: true, size: 4096}.bytes(t)
+			out := exchangeRaw(t, "udp", addr, mx)
+			if m := mustUnpack(t, out); len(out) > room || m.Truncated || len(m.Answer) != 30 || len(m.Extra) < 2 {
+				t.Errorf("simple=%v %v: MX reply %d bytes (room %d), TC %v, %d answers, %d additional; want the 30 MX and some addresses, no TC",
+					simple, addr, len(out), room, m.Truncated, len(m.Answer), len(m.Extra))
+			}
+			signed := withMsg(t, q{id: 93, name: "wide.example.com.", qtype: dns.TypeMX, edns: true, size: 4096}, func(m *dns.Msg) {
+				m.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			})
+			signed, mac, err := dns.TsigGenerate(mustUnpack(t, signed), secret, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = exchangeRaw(t, "udp", addr, signed)
+			if err := dns.TsigVerify(out, secret, mac, false); err != nil || len(out) > room || len(mustUnpack(t, out).Answer) != 30 {
+				t.Errorf("simple=%v %v: signed MX reply %d bytes (room %d), verify %v", simple, addr, len(out), room, err)
+			}
 			port := uint16(addr.(*net.UDPAddr).Port)
 			if n := capture(port); n == 0 {
 				t.Errorf("simple=%v %v: no reply seen on the loopback", simple, addr)
 			}
 		}
 	}
+	// The link shrinks below what the servers read at start (IPv6 goes
+	// with it: it needs 1280): a reply that fitted then is sent TC.
+	setLoopback(t, 576, false)
+	for _, s := range servers {
+		addr := s.UDPAddrs()[0]
+		big := q{id: 94, name: "big.example.com.", qtype: dns.TypeTXT, edns: true, size: 4096}.bytes(t)
+		check(t, exchangeRaw(t, "udp", addr, big), 94,
+			want{flags: "qr aa tc", question: "big.example.com. IN TXT", opt: &wantOPT{size: 4096}})
+		capture(uint16(addr.(*net.UDPAddr).Port))
+	}
 }
 
-// setLoopback brings up lo in the current network namespace with mtu.
-func setLoopback(t *testing.T, mtu uint32) {
+// wideMX: 30 MX whose targets have an A and an AAAA each: the answer (about
+// 700 bytes) fits 1232, the additional records (about 1500) do not.
+var wideMX = func() string {
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, "wide MX 10 wmx%02d.wide\nwmx%02d.wide A 192.0.2.%d\nwmx%02d.wide AAAA 2001:db8::%d\n", i, i, i+1, i, i+1)
+	}
+	return b.String()
+}()
+
+// setLoopback brings up lo in the current network namespace with mtu and,
+// when v6, waits for ::1.
+func setLoopback(t *testing.T, mtu uint32, v6 bool) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -68,6 +113,9 @@ func setLoopback(t *testing.T, mtu uint32) {
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		t.Fatalf("lo up: %v", err)
+	}
+	if !v6 {
+		return
 	}
 	for range 50 { // ::1 appears once lo is up (duplicate address detection is off on lo)
 		if c, err := net.ListenPacket("udp6", "[::1]:0"); err == nil {

@@ -45,6 +45,9 @@ type worker struct {
 	xfr     [][]byte // a zone transfer's messages after the first (TCP), written by the caller
 	tsigKey string   // the key that signed the current query ("" none), while it is answered
 	tsigLen int      // the most bytes its TSIG adds to the reply (tsigRoom), while it is answered
+	// payloadCap is the largest UDP payload the socket's interface sends
+	// unfragmented (payloadCap); 0: none known. UDP replies are fitted to it.
+	payloadCap int
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -391,8 +394,15 @@ func (w *worker) answer(dst, msg []byte, from netip.Addr) []byte {
 	}
 	limit := 65535
 	if w.proto == protoUDP {
-		// A signed reply must fit with its TSIG, which signed adds last.
-		limit = q.udpLimit(w.h.udpSize) - w.tsigLen
+		// Within the client's size and what the interface sends whole (so
+		// that a client offering more than the link carries still gets what
+		// fits, signed); a signed reply with room for its TSIG, which signed
+		// adds last.
+		limit = q.udpLimit(w.h.udpSize)
+		if w.payloadCap > 0 {
+			limit = max(min(limit, w.payloadCap), minUDPLimit)
+		}
+		limit -= w.tsigLen
 	}
 	c := w.cache
 	if !w.route(snap, from) {

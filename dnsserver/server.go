@@ -273,8 +273,10 @@ func (s *Server) Start() error {
 	s.udp, s.lns, s.udpAddrs, s.tcpAddrs = udp, lns, udpAddrs, tcpAddrs
 	s.coll.setSteers(steers)
 	for _, c := range udp {
+		w := s.newUDPWorker()
+		w.payloadCap = payloadCap(c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap())
 		s.wg.Add(1)
-		go s.serveUDP(c, steerOf[c], s.newUDPWorker())
+		go s.serveUDP(c, steerOf[c], w)
 	}
 	for _, l := range lns {
 		s.wg.Add(1)

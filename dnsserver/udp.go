@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -71,6 +72,53 @@ func setDontFragment(c *net.UDPConn, network string) error {
 		return err
 	}
 	return serr
+}
+
+// payloadCap is the largest UDP payload that leaves the interface holding
+// addr whole: its MTU less the IPv4 (20) or IPv6 (40) and UDP (8) headers.
+// For the unspecified address it is the smallest over the interfaces that
+// are up with an address of its family, as replies may leave by any of
+// them. 0 when no interface is found. Read once, when the socket is bound:
+// a link whose MTU drops later is met by the EMSGSIZE fallback (flush).
+func payloadCap(addr netip.Addr) int {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0
+	}
+	mtu := 0
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.MTU <= 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			p, ok := netip.AddrFromSlice(n.IP)
+			if !ok {
+				continue
+			}
+			p = p.Unmap()
+			ones, _ := n.Mask.Size()
+			holds := addr.IsUnspecified() && p.Is4() == addr.Is4() ||
+				p.Is4() == addr.Is4() && netip.PrefixFrom(p, ones).Contains(addr)
+			if holds && (mtu == 0 || ifc.MTU < mtu) {
+				mtu = ifc.MTU
+			}
+		}
+	}
+	if mtu == 0 {
+		return 0
+	}
+	if addr.Is4() {
+		return mtu - 28
+	}
+	return mtu - 48
 }
 
 // stopped reports whether a read error means the socket is being shut down.

@@ -269,9 +269,10 @@ func (b *batchReader) truncate(i int) bool {
 // IP_PMTUDISC_PROBE and IPV6_PMTUDISC_PROBE send with DF at the
 // interface's MTU and ignore path MTU updates, so a forged ICMP
 // "fragmentation needed" cannot shrink or fragment our replies;
-// IPV6_DONTFRAG refuses to fragment IPv6 at the source. A reply too big for
-// the interface then fails with EMSGSIZE, and the reader sends it truncated
-// instead (flush, serveUDPSimple). The kernel's default (IP_PMTUDISC_WANT)
+// IPV6_DONTFRAG refuses to fragment IPv6 at the source. Replies are fitted
+// to the interface's MTU (payloadCap); one still too big (the MTU dropped
+// since) fails with EMSGSIZE, and the reader sends it truncated instead
+// (flush, serveUDPSimple). The kernel's default (IP_PMTUDISC_WANT)
 // also sets DF on what fits, but fragments the rest and follows ICMP; gdnsd
 // sets IP_PMTUDISC_OMIT (fragments allowed, no DF). With DF the kernel
 // also leaves the IPv4 ID at 0 instead of drawing it for each datagram

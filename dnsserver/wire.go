@@ -390,8 +390,12 @@ func (r *request) parseOPT(msg []byte, start, end int) bool {
 // EDNS, else the client's size clamped to [512, ours].
 func (r *request) udpLimit(ours int) int {
 	if !r.edns {
-		return 512
+		return minUDPLimit
 	}
-	n := max(int(r.bufSize), 512)
+	n := max(int(r.bufSize), minUDPLimit)
 	return min(n, ours)
 }
+
+// minUDPLimit is the UDP payload every client takes (RFC 1035 §4.2.1; an
+// EDNS size below it counts as it, RFC 6891 §6.2.5).
+const minUDPLimit = 512
