@@ -375,7 +375,7 @@ measure_one() {
 # median of the numbers given
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
-echo "dnsperf.sh: $(nproc) cores$([[ $PIN == 1 ]] && echo ", server pinned to CPU 0, dnsperf to CPU 1"); each server: $CORES threads/sockets; dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION$([[ $EDNS == 1 ]] && echo " -e"); warm-up ${WARMUP}s; $ROUNDS round(s), servers interleaved"
+echo "dnsperf.sh: $(nproc) cores$([[ $PIN == 1 ]] && echo ", server pinned to CPU 0, dnsperf to CPU 1"); each server: $CORES thread(s)/socket(s)$([[ " $SERVERS " == *" floor "* ]] && echo ", floor's I/O ${FLOOR_IO:-poller}"); dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION$([[ $EDNS == 1 ]] && echo " -e"); warm-up ${WARMUP}s; $ROUNDS round(s), servers interleaved"
 for s in $SERVERS; do
 	start_one "$s"
 done
@@ -408,7 +408,7 @@ declare -A MED
 		done
 	fi
 	if [[ -n ${MED[geodnsd]:-} ]]; then
-		for peer in base gdnsd nsd; do
+		for peer in base floor gdnsd nsd; do
 			if [[ -n ${MED[$peer]:-} ]]; then
 				awk -v a="${MED[geodnsd]}" -v b="${MED[$peer]}" -v p="$peer" 'BEGIN { printf "ratio geodnsd/%s = %.2f queries/s\n", p, a / b }'
 				# shellcheck disable=SC2086
