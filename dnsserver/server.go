@@ -405,9 +405,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // validHMAC reports whether alg names an HMAC algorithm miekg/dns signs with.
 func validHMAC(alg string) bool {
-	switch strings.ToLower(dns.Fqdn(alg)) {
-	case dns.HmacSHA1, dns.HmacSHA224, dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512:
-		return true
-	}
-	return false
+	_, ok := macSize[strings.ToLower(dns.Fqdn(alg))]
+	return ok
 }

@@ -1,6 +1,9 @@
 package dnsserver
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"net/netip"
 	"strings"
@@ -60,6 +63,16 @@ func (w *worker) signed(dst, msg []byte, from netip.Addr) []byte {
 	return append(dst[:start], first...)
 }
 
+// macSize is the MAC length of each HMAC algorithm miekg/dns signs with
+// (RFC 8945 §6), by lower-case FQDN name.
+var macSize = map[string]int{
+	dns.HmacSHA1:   sha1.Size,
+	dns.HmacSHA224: sha256.Size224,
+	dns.HmacSHA256: sha256.Size,
+	dns.HmacSHA384: sha512.Size384,
+	dns.HmacSHA512: sha512.Size,
+}
+
 // tsigRoom is the most bytes sign adds to a reply signed with key: the TSIG
 // RR (RFC 8945 §4.2) with the key's name as owner, no compression, the
 // algorithm's MAC and no other data, so that a UDP reply fits the client's
@@ -67,16 +80,9 @@ func (w *worker) signed(dst, msg []byte, from netip.Addr) []byte {
 func tsigRoom(key TSIGKey) int {
 	name := len(dns.Fqdn(key.Name)) + 1 // wire form: a length octet per label, the root
 	alg := len(dns.Fqdn(key.Algorithm)) + 1
-	mac := 64 // the largest, HMAC-SHA512
-	switch strings.ToLower(dns.Fqdn(key.Algorithm)) {
-	case dns.HmacSHA1:
-		mac = 20
-	case dns.HmacSHA224:
-		mac = 28
-	case dns.HmacSHA256:
-		mac = 32
-	case dns.HmacSHA384:
-		mac = 48
+	mac, ok := macSize[strings.ToLower(dns.Fqdn(key.Algorithm))]
+	if !ok {
+		mac = sha512.Size // the largest
 	}
 	// type, class, TTL, RDLENGTH; time signed, fudge, MAC size; original
 	// ID, error, other length

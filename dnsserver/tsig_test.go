@@ -145,6 +145,9 @@ func TestTSIGFitsUDP(t *testing.T) {
 			}
 			m := mustUnpack(t, out)
 			fits := size >= len(full)+tsigRoom(TSIGKey{Name: name, Algorithm: alg})
+			if fits && len(out) != size { // tsigRoom is the TSIG's size, not more
+				t.Errorf("%s size %d: signed reply %d bytes, want the whole size", alg, size, len(out))
+			}
 			if m.Truncated == fits || (len(m.Answer) == 10) != fits {
 				t.Errorf("%s size %d: TC %v with %d answers, want the whole answer only when it fits with the TSIG (%v)", alg, size, m.Truncated, len(m.Answer), fits)
 			}
