@@ -244,8 +244,14 @@ func (s *Server) Start() error {
 			l.Close()
 		}
 	}
+	// a UDP socket's reader: its group's steering (nil: none) and the
+	// interface's payload cap, both per address
+	type reader struct {
+		st         *steer
+		payloadCap int
+	}
 	var steers []*steer
-	steerOf := map[*net.UDPConn]*steer{}
+	readers := map[*net.UDPConn]reader{}
 	for _, ap := range s.opts.Listen {
 		u, l, err := s.bind(ap)
 		if err != nil {
@@ -256,11 +262,11 @@ func (s *Server) Start() error {
 		if err != nil { // serve without: the kernel's hash spreads the datagrams
 			s.log.Warn("dns server: no socket steering", "err", err)
 		}
-		if st != nil {
-			for _, c := range u {
-				steerOf[c] = st
-			}
-		} else {
+		r := reader{st: st, payloadCap: payloadCap(u[0].LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap())}
+		for _, c := range u {
+			readers[c] = r
+		}
+		if st == nil {
 			st = unsteered(u)
 		}
 		steers = append(steers, st)
@@ -274,9 +280,9 @@ func (s *Server) Start() error {
 	s.coll.setSteers(steers)
 	for _, c := range udp {
 		w := s.newUDPWorker()
-		w.payloadCap = payloadCap(c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap())
+		w.payloadCap = readers[c].payloadCap
 		s.wg.Add(1)
-		go s.serveUDP(c, steerOf[c], w)
+		go s.serveUDP(c, readers[c].st, w)
 	}
 	for _, l := range lns {
 		s.wg.Add(1)
