@@ -27,7 +27,6 @@ CITY=$(realpath "${CITY:-$ROOT/testdata/geoip/GeoIP2-City-Test.mmdb}")
 die() { echo "dnsperf-services.sh: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-need() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"; }
 need dnsperf dnsperf
 need dig bind9-dnsutils
 need go golang
@@ -66,32 +65,11 @@ zone_head() {
 	echo 'ns1 IN A 192.0.2.53'
 }
 
-start_bg() { # NAME LOG CMD...: own session/process group ($! is the pgid)
-	local name=$1 log=$2
-	shift 2
-	setsid "$@" >"$log" 2>&1 </dev/null &
-	STARTED=$!
-	PGIDS+=("$STARTED")
-}
-
-wait_ready() { # NAME PID PORT LOG
-	local name=$1 pid=$2 port=$3 log=$4 i
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || { tail -20 "$log" >&2; die "$name exited before answering"; }
-		if dig +short +norec +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -q hostmaster; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	tail -20 "$log" >&2
-	die "$name not answering on 127.0.0.1:$port after 30 s"
-}
-
 start_geodnsd() { # PORT DIR
 	local port=$1 dir=$2
 	mkdir -p "$dir/zones"
 	zone_head >"$dir/zones/example.com.zone" # www is the service
-	start_bg geodnsd "$dir/server.log" "$WORK/servicesd" -listen "127.0.0.1:$port" -zones "$dir/zones" \
+	start_bg "$dir/server.log" "$WORK/servicesd" -listen "127.0.0.1:$port" -zones "$dir/zones" \
 		-city "$CITY" -sockets "$CORES"
 }
 
@@ -135,7 +113,7 @@ plugins => {
 }
 EOF
 	gdnsd -c "$dir" checkconf >"$dir/checkconf.log" 2>&1 || { cat "$dir/checkconf.log" >&2; die "gdnsd checkconf failed"; }
-	start_bg gdnsd "$dir/server.log" gdnsd -c "$dir" start
+	start_bg "$dir/server.log" gdnsd -c "$dir" start
 }
 
 # check_answers SERVER PORT: both servers give the same answers.
@@ -178,8 +156,6 @@ bench_one() { # SERVER ROUND
 	stop_group "$pid"
 	rm -rf "$dir"
 }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 echo "dnsperf-services.sh: $(nproc) cores; each server: $CORES threads/sockets; dnsperf -B -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION; $NQUERIES queries (service name, ECS from many subnets); db $(basename "$CITY"); warm-up ${WARMUP}s; $ROUNDS round(s), servers interleaved"
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -60,9 +60,6 @@ done
 [[ -z ${FLOOR_IO:-} || $FLOOR_IO == poller || $FLOOR_IO == block ]] || die "FLOOR_IO=$FLOOR_IO: want poller or block"
 [[ " $SERVERS " == *" floor "* || -z ${FLOOR_IO:-} ]] || echo "dnsperf.sh: FLOOR_IO is set but SERVERS has no floor: it is not run" >&2
 
-need() { # need BIN PACKAGE
-	command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || die "$1 not found: apt-get install -y $2"
-}
 need dnsperf dnsperf
 if [[ $PIN == 1 ]]; then
 	need taskset util-linux
@@ -159,34 +156,6 @@ awk -v hosts="$HOSTS" 'BEGIN {
 
 # --- servers -------------------------------------------------------------------
 
-# start_bg NAME LOG CMD...: starts CMD in its own session/process group
-# (setsid without job control execs in place: $! is the pgid).
-start_bg() {
-	local name=$1 log=$2
-	shift 2
-	setsid ${SERVER_PIN[@]+"${SERVER_PIN[@]}"} "$@" >"$log" 2>&1 </dev/null &
-	STARTED=$!
-	PGIDS+=("$STARTED")
-}
-
-# wait_ready NAME PID PORT: polls the SOA until it is answered, 30 s at most.
-wait_ready() {
-	local name=$1 pid=$2 port=$3 log=$4 i
-	for ((i = 0; i < 300; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -20 "$log" >&2
-			die "$name exited before answering"
-		fi
-		# the SOA, or floor's one answer to everything
-		if dig +short +norec +time=1 +tries=1 -p "$port" @127.0.0.1 example.com SOA 2>/dev/null | grep -qE 'hostmaster|^192\.0\.2\.10$'; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	tail -20 "$log" >&2
-	die "$name not answering on 127.0.0.1:$port after 30 s"
-}
-
 start_geodnsd() { # PORT DIR
 	local port=$1 dir=$2 bin=${GEODNSD_BIN:-}
 	if [[ -z $bin ]]; then
@@ -208,7 +177,7 @@ listen = "127.0.0.1:$(free_port)"
 EOF
 	"$bin" -check-config -config "$dir/geodnsd.toml" >"$dir/checkconf.log" 2>&1 ||
 		{ cat "$dir/checkconf.log" >&2; die "geodnsd -check-config failed"; }
-	start_bg geodnsd "$dir/server.log" "$bin" -config "$dir/geodnsd.toml"
+	start_bg "$dir/server.log" "$bin" -config "$dir/geodnsd.toml"
 }
 
 # base: another geodnsd binary (GEODNSD_BASE), to compare two builds side by side.
@@ -221,7 +190,7 @@ start_base() { # PORT DIR
 start_floor() { # PORT DIR
 	local port=$1 dir=$2 bin=$WORK/bin/udpfloor
 	(cd "$ROOT" && mkdir -p "$WORK/bin" && go build -o "$bin" ./bench/udpfloor) || die "go build ./bench/udpfloor failed"
-	start_bg floor "$dir/server.log" "$bin" -listen "127.0.0.1:$port" -sockets "$CORES" ${FLOOR_IO:+-io "$FLOOR_IO"}
+	start_bg "$dir/server.log" "$bin" -listen "127.0.0.1:$port" -sockets "$CORES" ${FLOOR_IO:+-io "$FLOOR_IO"}
 }
 
 start_gdnsd() { # PORT DIR
@@ -242,7 +211,7 @@ options => {
 }
 EOF
 	gdnsd -c "$dir" checkconf >"$dir/checkconf.log" 2>&1 || { cat "$dir/checkconf.log" >&2; die "gdnsd checkconf failed"; }
-	start_bg gdnsd "$dir/server.log" gdnsd -c "$dir" start
+	start_bg "$dir/server.log" gdnsd -c "$dir" start
 }
 
 start_nsd() { # PORT DIR
@@ -283,7 +252,7 @@ zone:
 EOF
 	nsd-checkconf "$dir/nsd.conf" >"$dir/checkconf.log" 2>&1 ||
 		{ cat "$dir/checkconf.log" >&2; die "nsd-checkconf failed"; }
-	start_bg nsd "$dir/server.log" nsd -d -c "$dir/nsd.conf"
+	start_bg "$dir/server.log" nsd -d -c "$dir/nsd.conf"
 }
 
 # cpu_ticks PGID: user + system CPU time, in clock ticks, of every process
@@ -371,9 +340,6 @@ measure_one() {
 	fi
 	printf 'round %d %-8s %12.0f queries/s %8.3f µs CPU/query\n' "$round" "$s" "$qps" "${CPU[$s]##* }" >&2
 }
-
-# median of the numbers given
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
 echo "dnsperf.sh: $(nproc) cores$([[ $PIN == 1 ]] && echo ", server pinned to CPU 0, dnsperf to CPU 1"); each server: $CORES thread(s)/socket(s)$([[ " $SERVERS " == *" floor "* ]] && echo ", floor's I/O ${FLOOR_IO:-poller}"); dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION$([[ $EDNS == 1 ]] && echo " -e"); warm-up ${WARMUP}s; $ROUNDS round(s), servers interleaved"
 for s in $SERVERS; do
