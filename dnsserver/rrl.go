@@ -141,19 +141,21 @@ func truncate(dst []byte, start int) []byte {
 // truncateKeepOPT is truncate for a reply that did not fit the way out: it
 // keeps the reply's OPT record, as every reply to an EDNS query carries one
 // (RFC 6891 §7), so that the client sees TC with EDNS and asks again over
-// TCP. The OPT moves up to just after the question.
-func truncateKeepOPT(reply []byte) []byte {
+// TCP. The OPT moves up to just after the question. hadTC reports that
+// the reply was built with TC already (and counted truncated then).
+func truncateKeepOPT(reply []byte) (t []byte, hadTC bool) {
+	hadTC = len(reply) > 2 && reply[2]&(flagTC>>8) != 0
 	opt := findOPT(reply)
-	t := truncate(reply, 0)
+	t = truncate(reply, 0)
 	if opt < 0 || len(t) == 0 {
-		return t
+		return t, hadTC
 	}
 	end, _, _ := skipRR(reply, opt)
 	n := len(t)
 	t = reply[:n+end-opt]
 	copy(t[n:], reply[opt:end])
 	binary.BigEndian.PutUint16(t[10:], 1)
-	return t
+	return t, hadTC
 }
 
 // findOPT returns the offset of the OPT record in the additional section of

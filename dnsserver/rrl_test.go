@@ -173,7 +173,11 @@ func TestTruncateKeepOPT(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := new(dns.Msg)
-			if err := out.Unpack(truncateKeepOPT(raw)); err != nil {
+			cut, hadTC := truncateKeepOPT(raw)
+			if hadTC {
+				t.Fatal("hadTC for a reply built without TC")
+			}
+			if err := out.Unpack(cut); err != nil {
 				t.Fatalf("unpack: %v", err)
 			}
 			if !out.Truncated || out.Id != 7 || len(out.Question) != 1 || out.Question[0].Name != "huge.example.com." ||
@@ -188,7 +192,16 @@ func TestTruncateKeepOPT(t *testing.T) {
 			}
 		})
 	}
-	if findOPT([]byte{0, 7, 0x84, 0, 0, 1}) != -1 || len(truncateKeepOPT([]byte{1, 2, 3})) != 0 {
+	m := base()
+	m.Truncated = true
+	raw, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, hadTC := truncateKeepOPT(raw); !hadTC {
+		t.Fatal("a reply built with TC: want hadTC")
+	}
+	if cut, _ := truncateKeepOPT([]byte{1, 2, 3}); findOPT([]byte{0, 7, 0x84, 0, 0, 1}) != -1 || len(cut) != 0 {
 		t.Fatal("a message shorter than a header: want no OPT and nothing")
 	}
 }

@@ -48,8 +48,7 @@ func (s *Server) serveUDPSimple(c *net.UDPConn, w *worker) {
 		if len(out) > 0 {
 			_, err = c.WriteToUDPAddrPort(out, addr)
 			if errors.Is(err, syscall.EMSGSIZE) { // too big for the way out: TC (see dontFragment)
-				counted := out[2]&(flagTC>>8) != 0 // built with TC: counted then
-				if t := truncateKeepOPT(out); len(t) < len(out) {
+				if t, counted := truncateKeepOPT(out); len(t) < len(out) { // built with TC: counted then
 					if _, err := c.WriteToUDPAddrPort(t, addr); err == nil && !counted {
 						w.ctr.truncated.Add(1)
 					}

@@ -250,8 +250,7 @@ func (b *batchReader) flush(k int) {
 func (b *batchReader) truncate(i int) bool {
 	iov := &b.wiov[i]
 	reply := unsafe.Slice(iov.Base, iov.Len)
-	counted := len(reply) > 2 && reply[2]&(flagTC>>8) != 0 // built with TC: counted then
-	t := truncateKeepOPT(reply)
+	t, counted := truncateKeepOPT(reply) // built with TC: counted then
 	if len(t) == len(reply) {
 		return false
 	}
