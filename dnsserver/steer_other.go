@@ -6,17 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
-	"time"
 )
 
 // steer: no reuseport steering on this platform; the kernel's hash (where
 // there is one) spreads datagrams over the sockets.
 type steer struct {
 	addr netip.AddrPort
-	n    int
 	used atomic.Int32
 }
 
 func newSteer(*Server, []*net.UDPConn) (*steer, error) { return nil, nil }
-
-func (*steer) batch(int, time.Time) {}

@@ -128,7 +128,7 @@ func stopped(err error) bool {
 // unsteered is the group of conns when it is not steered, for the metric
 // only: every socket takes datagrams (the kernel's hash spreads them).
 func unsteered(conns []*net.UDPConn) *steer {
-	st := &steer{addr: conns[0].LocalAddr().(*net.UDPAddr).AddrPort(), n: len(conns)}
+	st := &steer{addr: conns[0].LocalAddr().(*net.UDPAddr).AddrPort()}
 	st.used.Store(int32(len(conns)))
 	return st
 }
