@@ -122,7 +122,7 @@ func startBenchLab(tb testing.TB, o lab.Options) *benchLab {
 	bl.api = &api.Client{Servers: urls, Token: l.Token, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	bl.waitFor(60*time.Second, "all six ready, with a leader and a quorum", func() error {
 		for _, n := range l.Nodes {
-			st, err := bl.nodeStatus(n)
+			st, err := bl.status(n.ID)
 			if err != nil {
 				return fmt.Errorf("%s: %v", n.ID, err)
 			}
@@ -144,14 +144,6 @@ func logLoad(tb testing.TB, when string) {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		tb.Logf("%s: load average %s", when, strings.TrimSpace(string(b)))
 	}
-}
-
-// nodeStatus reads node n's /status.json (with a timeout: it polls).
-func (bl *benchLab) nodeStatus(n lab.NodeSpec) (*api.Status, error) {
-	c := api.Client{Servers: []string{"http://" + n.HTTP.String()}, HTTP: bl.api.HTTP}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return c.Status(ctx)
 }
 
 // answerSite asks node n for q and names the site its addresses belong to:
@@ -236,7 +228,7 @@ func (bl *benchLab) waitSettled(d time.Duration) {
 	bl.t.Helper()
 	var last time.Time
 	bl.waitFor(d, "the lab settled (all up, in sync, cas and www on dallas)", func() error {
-		st, err := bl.nodeStatus(bl.l.Nodes[0])
+		st, err := bl.status(bl.l.Nodes[0].ID)
 		if err != nil {
 			return err
 		}
@@ -283,7 +275,7 @@ func (bl *benchLab) failBack() {
 		bl.t.Fatal(err)
 	}
 	bl.waitFor(60*time.Second, "dallas up and in sync", func() error {
-		st, err := bl.nodeStatus(bl.l.Nodes[0])
+		st, err := bl.status(bl.l.Nodes[0].ID)
 		if err != nil {
 			return err
 		}
@@ -310,7 +302,7 @@ func (bl *benchLab) promote(wait bool) {
 		if err == nil {
 			return nil
 		}
-		if st, serr := bl.nodeStatus(bl.l.Nodes[0]); serr == nil {
+		if st, serr := bl.status(bl.l.Nodes[0].ID); serr == nil {
 			cas, _ := route(st, "cas", "default")
 			www, _ := route(st, "www", "default")
 			if cas.Active == "dallas" && www.Active == "dallas" {
@@ -386,7 +378,7 @@ func BenchmarkLabFailover(b *testing.B) {
 		}
 		// Where the time went, from the replicated state's stamps: the
 		// cluster's down verdict on dallas, the decision.
-		st, err := bl.nodeStatus(bl.l.Nodes[0])
+		st, err := bl.status(bl.l.Nodes[0].ID)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -588,7 +580,7 @@ func (bl *benchLab) record(every time.Duration) *drillRecorder {
 			})
 		}
 		poll(func() {
-			st, err := bl.nodeStatus(n)
+			st, err := bl.status(n.ID)
 			recv := time.Now()
 			if err != nil {
 				return
@@ -745,7 +737,7 @@ func BenchmarkLabDrill(b *testing.B) {
 			if err := bl.checkAll(qWWW, "london"); err != nil {
 				return err
 			}
-			st, err := bl.nodeStatus(bl.l.Nodes[0])
+			st, err := bl.status(bl.l.Nodes[0].ID)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -265,21 +264,11 @@ func (c *labCluster) checkAnswer(ids []string, name string, ecs netip.Prefix, wa
 	return nil
 }
 
-// status reads node id's /status.json.
+// status reads node id's /status.json, in 5 s at most (callers poll it).
 func (c *labCluster) status(id string) (*api.Status, error) {
-	resp, err := http.Get("http://" + c.node(id).HTTP.String() + "/status.json")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("status.json: %s", resp.Status)
-	}
-	var st api.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return (&api.Client{Servers: []string{"http://" + c.node(id).HTTP.String()}}).Status(ctx)
 }
 
 // route returns service/route of a status document.
