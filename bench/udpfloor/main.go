@@ -219,7 +219,10 @@ func serveBlock(addr string) error {
 	direct := func(f func(uintptr) bool) error { f(uintptr(fd)); return nil }
 	for {
 		if !r.recv(uintptr(fd), unix.MSG_WAITFORONE) || r.err == unix.EINTR {
-			runtime.Gosched() // the wait timed out or a signal ended it
+			// The wait timed out or a signal ended it: yield here, so that a
+			// stop-the-world stops this goroutine at a known point rather than
+			// at recv's prologue, which inlining could take away.
+			runtime.Gosched()
 			continue
 		}
 		if r.err != 0 {
