@@ -45,9 +45,10 @@ type worker struct {
 	xfr     [][]byte // a zone transfer's messages after the first (TCP), written by the caller
 	tsigKey string   // the key that signed the current query ("" none), while it is answered
 	tsigLen int      // the most bytes its TSIG adds to the reply (tsigRoom), while it is answered
-	// payloadCap is the largest UDP payload the socket's interface sends
-	// unfragmented (payloadCap); 0: none known. UDP replies are fitted to it.
-	payloadCap int
+	// udpRoom is the most a UDP reply to the largest EDNS size carries:
+	// udp_size, less where the socket's interface sends less whole
+	// (payloadCap, set by Start), never under 512.
+	udpRoom int
 
 	// The current query's service routes (see route): deps are the
 	// services the answer depends on, routes[i] the client's route of
@@ -71,7 +72,7 @@ const (
 )
 
 func (h *handler) newWorker(p proto, c *cache, ctr *counters) *worker {
-	w := &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1}
+	w := &worker{h: h, proto: p, cache: c, ctr: ctr, ede: -1, udpRoom: h.udpSize}
 	if c != nil {
 		w.locs = make(map[netip.Addr]geo.Location)
 	}
@@ -398,11 +399,7 @@ func (w *worker) answer(dst, msg []byte, from netip.Addr) []byte {
 		// that a client offering more than the link carries still gets what
 		// fits, signed); a signed reply with room for its TSIG, which signed
 		// adds last.
-		limit = q.udpLimit(w.h.udpSize)
-		if w.payloadCap > 0 {
-			limit = max(min(limit, w.payloadCap), minUDPLimit)
-		}
-		limit -= w.tsigLen
+		limit = q.udpLimit(w.udpRoom) - w.tsigLen
 	}
 	c := w.cache
 	if !w.route(snap, from) {

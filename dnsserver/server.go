@@ -244,11 +244,11 @@ func (s *Server) Start() error {
 			l.Close()
 		}
 	}
-	// a UDP socket's reader: its group's steering (nil: none) and the
-	// interface's payload cap, both per address
+	// a UDP socket's reader: its group's steering (nil: none) and its
+	// worker's udpRoom, both per address
 	type reader struct {
-		st         *steer
-		payloadCap int
+		st      *steer
+		udpRoom int
 	}
 	var steers []*steer
 	readers := map[*net.UDPConn]reader{}
@@ -262,7 +262,10 @@ func (s *Server) Start() error {
 		if err != nil { // serve without: the kernel's hash spreads the datagrams
 			s.log.Warn("dns server: no socket steering", "err", err)
 		}
-		r := reader{st: st, payloadCap: payloadCap(u[0].LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap())}
+		r := reader{st: st, udpRoom: s.h.udpSize}
+		if pc := payloadCap(u[0].LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()); pc > 0 {
+			r.udpRoom = max(min(r.udpRoom, pc), minUDPLimit)
+		}
 		for _, c := range u {
 			readers[c] = r
 		}
@@ -280,7 +283,7 @@ func (s *Server) Start() error {
 	s.coll.setSteers(steers)
 	for _, c := range udp {
 		w := s.newUDPWorker()
-		w.payloadCap = readers[c].payloadCap
+		w.udpRoom = readers[c].udpRoom
 		s.wg.Add(1)
 		go s.serveUDP(c, readers[c].st, w)
 	}
