@@ -15,6 +15,10 @@ import (
 // maxErrors caps the errors reported for one zone file.
 const maxErrors = 20
 
+// defaultTTL is the TTL of a record written without one before any $TTL or
+// explicit TTL: NSD's and Knot's 3600 seconds.
+const defaultTTL = 3600
+
 // maxChain bounds the in-zone CNAME chain followed by Lookup.
 const maxChain = 12
 
@@ -87,6 +91,10 @@ func parse(data []byte, origin, fallback, file string) (*Zone, error) {
 	br := &lineReader{data: data}
 	zp := dns.NewZoneParser(br, l.origin, l.file)
 	zp.SetIncludeAllowed(false)
+	// A record with no TTL before any $TTL or explicit TTL gets 3600, as
+	// NSD and Knot give it; after an explicit TTL it takes that one
+	// (RFC 1035 §5.1), after $TTL the directive's (RFC 2308 §4).
+	zp.SetDefaultTTL(defaultTTL)
 	prevEnd := 0 // lines fully consumed before the current record
 	last := 1
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {

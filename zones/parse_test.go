@@ -33,7 +33,6 @@ func TestParseBad(t *testing.T) {
 		{"include.zone", []string{"include.zone:5: $INCLUDE not allowed"}},
 		{"generate.zone", []string{"generate.zone:5: $GENERATE not supported"}},
 		{"syntax.zone", []string{`syntax.zone:5: bad A A: "192.0.2.300"`}},
-		{"nottl.zone", []string{"nottl.zone:2: missing TTL with no previous value"}},
 		{"caatag.zone", []string{
 			`caatag.zone:6: long.bad.test. CAA: CAA tag "abcdefghijklmnop": must be 1 to 15 ASCII letters and digits`,
 			`caatag.zone:7: bad.bad.test. CAA: CAA tag "is-sue": must be 1 to 15 ASCII letters and digits`,
@@ -217,4 +216,24 @@ func FuzzParse(f *testing.F) {
 			ask("x."+name, dns.TypeA)
 		}
 	})
+}
+
+// TestParseNoTTL: a zone without $TTL (issue 10's own example) loads as NSD
+// and Knot load it: a record without a TTL gets 3600 until an explicit TTL,
+// which later records without one then take (RFC 1035 §5.1).
+func TestParseNoTTL(t *testing.T) {
+	const body = "$ORIGIN nottl.test.\n@ SOA ns1 host 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\nx 60 A 192.0.2.2\ny A 192.0.2.3\n"
+	z, err := Parse(strings.NewReader(body), "", "nottl.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint32{"nottl.test.": 3600, "ns1.nottl.test.": 3600, "x.nottl.test.": 60, "y.nottl.test.": 60} {
+		typ := dns.TypeA
+		if name == "nottl.test." {
+			typ = dns.TypeSOA
+		}
+		if rrs := z.nodes[name].get(typ); len(rrs) != 1 || rrs[0].Header().Ttl != want {
+			t.Errorf("%s: %v, want TTL %d", name, rrs, want)
+		}
+	}
 }
