@@ -267,6 +267,16 @@ func CheckServices(svcs *Services, zs ...*Zone) error {
 				bad("at or below the delegation %s of zone %s (%s:%d)", cut.name, z.origin, z.file, cut.line(dns.TypeNS))
 				continue
 			}
+			// A DNAME strictly above the name redirects it (RFC 6672 §2.3), as
+			// Lookup does: the service would answer where the zone file and
+			// every secondary say the name is redirected.
+			if dn := n.dname; dn != nil || (!exact && n.get(dns.TypeDNAME) != nil) {
+				if dn == nil {
+					dn = n
+				}
+				bad("below the DNAME %s of zone %s (%s:%d)", dn.name, z.origin, z.file, dn.line(dns.TypeDNAME))
+				continue
+			}
 			if !exact {
 				continue
 			}

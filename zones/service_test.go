@@ -281,6 +281,24 @@ func TestCheckServices(t *testing.T) {
 	if err := CheckServices(testServices(t, nil), z); err != nil {
 		t.Errorf("good services: %v", err)
 	}
+
+	// Below a DNAME a name is redirected (RFC 6672 §2.3): refused, as data
+	// there is refused in the zone file; at the DNAME's owner it is not.
+	dz, err := Parse(strings.NewReader("$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nd1 DNAME t1\n"), "dn.test.", "dn.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	below, err := NewServices(nil, []Service{{Name: "s", Names: []string{"s.d1.dn.test", "d1.dn.test", "x.y.d1.dn.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{
+		`service "s": name s.d1.dn.test.: below the DNAME d1.dn.test. of zone dn.test. (dn.zone:5)`,
+		`service "s": name x.y.d1.dn.test.: below the DNAME d1.dn.test. of zone dn.test. (dn.zone:5)`,
+	}
+	if err := CheckServices(below, dz); err == nil || !slices.Equal(strings.Split(err.Error(), "\n"), want) {
+		t.Errorf("below a DNAME:\ngot  %v\nwant %q", err, want)
+	}
 }
 
 func TestNewServicesErrors(t *testing.T) {
