@@ -592,8 +592,10 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 		case m.Len()+opt <= limit:
 			kept = m.Extra
 		case required(extra[i]):
+			// RFC 9471 §3: TC when the referral's glue does not all fit;
+			// the NS RRset that fits stays, as Knot keeps it
 			m.Extra = nil
-			return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
+			return w.truncated(m, ext, limit-opt)
 		}
 		i = j
 	}
@@ -604,7 +606,7 @@ func (w *worker) fit(m *dns.Msg, res zones.Result, ext uint8, limit int) ([]byte
 	}
 	if len(b) > limit {
 		m.Extra = nil
-		return w.truncated(&dns.Msg{MsgHdr: m.MsgHdr, Question: m.Question}, ext, limit-opt)
+		return w.truncated(m, ext, limit-opt)
 	}
 	return b, false, nil
 }

@@ -283,7 +283,7 @@ func respondCases() []respondCase {
 				}
 			}},
 		{name: "referral glue does not fit: TC (RFC 9471)", udp: true, id: 89, req: query(q{id: 89, name: "www.deleg.example.com.", qtype: dns.TypeA, rd: true}),
-			want: want{flags: "qr tc rd", question: "www.deleg.example.com. IN A"}},
+			want: want{flags: "qr tc rd", question: "www.deleg.example.com. IN A", ns: deleg}},
 		{name: "referral with EDNS: NS and all glue", id: 90, req: query(q{id: 90, name: "www.deleg.example.com.", qtype: dns.TypeA, edns: true}),
 			want: want{flags: "qr", question: "www.deleg.example.com. IN A", ns: deleg, extra: glue, opt: optPlain}},
 		{name: "small referral", id: 91, req: query(q{id: 91, name: "a.small.example.com.", qtype: dns.TypeA}),
