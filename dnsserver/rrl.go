@@ -110,6 +110,9 @@ func (w *worker) respondUDP(dst, msg []byte, from netip.Addr) []byte {
 	case rrlDrop:
 		return out[:start]
 	case rrlSlip:
+		if out[start+2]&(flagTC>>8) == 0 { // a TC reply was counted when built
+			w.ctr.truncated.Add(1) // every UDP response sent with TC
+		}
 		return truncate(out, start)
 	}
 	return out

@@ -114,6 +114,9 @@ func TestRRLOverUDP(t *testing.T) {
 	if d, sl := metricValue(t, reg, "geodnsd_dns_rrl_dropped_total", nil), metricValue(t, reg, "geodnsd_dns_rrl_slipped_total", nil); int(d+sl) != limited || int(sl) != tc {
 		t.Errorf("metrics: dropped %v slipped %v; want %d limited, %d slipped", d, sl, limited, tc)
 	}
+	if tr := metricValue(t, reg, "geodnsd_dns_responses_truncated_total", nil); int(tr) != tc {
+		t.Errorf("geodnsd_dns_responses_truncated_total %v; want the %d slipped replies sent with TC", tr, tc)
+	}
 }
 
 // BenchmarkRRLFlood: response bytes against query bytes for a spoofed flood
